@@ -255,6 +255,9 @@ func (s *Store) Ingest(cs []CheckIn) (Result, error) {
 			if b.Max == nil {
 				b.Max, b.Contig = map[uint64]uint64{}, map[uint64]uint64{}
 			}
+			if c.Received.After(b.LastSeen) {
+				b.LastSeen = c.Received
+			}
 			if c.Seq > b.Max[c.Boot] {
 				b.Max[c.Boot] = c.Seq
 			}

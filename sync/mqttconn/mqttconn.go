@@ -61,9 +61,10 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between attempts
 	// (defaults 250 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
-	// Will is the last will, published by the broker if the connection
-	// dies without a clean disconnect.
-	Will *Message
+	// Will, if set, is called before each connection attempt; its message
+	// is the last will, published by the broker if that connection dies
+	// without a clean disconnect.
+	Will func() *Message
 	// Birth, if set, is called after each connect and subscribe; the
 	// message it returns is published (retained as it says).
 	Birth func() *Message
@@ -73,6 +74,8 @@ type Config struct {
 	// OnConnect and OnLost, if set, are told of each connect and loss.
 	OnConnect func()
 	OnLost    func(error)
+	// OnConnectFailed, if set, is told of each failed connection attempt.
+	OnConnectFailed func(error)
 	// After waits; nil means time.After. Tests inject a faster clock.
 	After func(time.Duration) <-chan time.Time
 }
@@ -241,6 +244,9 @@ func (c *Conn) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if c.cfg.OnConnectFailed != nil {
+				c.cfg.OnConnectFailed(err)
+			}
 			wait := Backoff(attempt, c.cfg.MinBackoff, c.cfg.MaxBackoff, rand.Float64)
 			attempt++
 			c.log.Debug("mqtt connect failed", "err", err, "retry_in", wait)
@@ -284,8 +290,10 @@ func (c *Conn) connect(ctx context.Context) (mqtt.Client, error) {
 	if c.tls != nil {
 		o.SetTLSConfig(c.tls)
 	}
-	if w := c.cfg.Will; w != nil {
-		o.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retained)
+	if c.cfg.Will != nil {
+		if w := c.cfg.Will(); w != nil {
+			o.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retained)
+		}
 	}
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		select {

@@ -110,7 +110,7 @@ func TestConn_willAndGoodbye(t *testing.T) {
 	}
 	waitFor(t, "watch connect", watch.Connected)
 	c, err := New(Config{URL: b.URL, ClientID: "box",
-		Will:    &Message{Topic: "state/box", Payload: []byte("dead"), QoS: 1, Retained: true},
+		Will:    func() *Message { return &Message{Topic: "state/box", Payload: []byte("dead"), QoS: 1, Retained: true} },
 		Birth:   func() *Message { return &Message{Topic: "state/box", Payload: []byte("born"), QoS: 1, Retained: true} },
 		Goodbye: func() *Message { return &Message{Topic: "state/box", Payload: []byte("bye"), QoS: 1, Retained: true} },
 	}, quiet())
