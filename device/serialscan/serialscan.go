@@ -127,10 +127,12 @@ func (d *Dev) Scan(ctx context.Context) (string, error) {
 		if err == nil {
 			continue
 		}
+		if ctx.Err() != nil {
+			// Checked before IsTimeout: whatever the read said, the caller
+			// is gone, and a port timeout would otherwise loop back here.
+			return "", ctx.Err()
+		}
 		if !portio.IsTimeout(err) {
-			if ctx.Err() != nil {
-				return "", ctx.Err()
-			}
 			return "", fmt.Errorf("serialscan: read %s: %w", d.name, err)
 		}
 		if !d.f.pending() {

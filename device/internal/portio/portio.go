@@ -21,7 +21,8 @@ type deadliner interface {
 // Read does one read from r after checking ctx. When r accepts read deadlines
 // (an *os.File on a pipe, a pty or an evdev node) the read is bounded by Poll;
 // a serialport.Port bounds its own reads. A read that timed out returns an
-// error for which IsTimeout holds.
+// error for which IsTimeout holds. Once ctx has ended, Read returns ctx.Err(),
+// for which IsTimeout does not hold, so a loop that retries on timeouts stops.
 func Read(ctx context.Context, r io.Reader, b []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -35,7 +36,14 @@ func Read(ctx context.Context, r io.Reader, b []byte) (int, error) {
 }
 
 // IsTimeout reports whether err means only that no byte arrived in time.
+//
+// A context's end is not a read timeout, although context.DeadlineExceeded
+// has a Timeout method that reports true: a driver that retried on it would
+// spin forever once its context's deadline passed.
 func IsTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return true
 	}
