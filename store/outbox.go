@@ -1,0 +1,125 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Pending returns up to limit check-ins HQ has not acknowledged, oldest
+// first.
+func (s *Store) Pending(limit int) ([]CheckIn, error) {
+	var out []CheckIn
+	err := s.db.View(func(tx *bolt.Tx) error {
+		all := tx.Bucket(bCheckins)
+		c := tx.Bucket(bOutbox).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			ci, err := getJSON[CheckIn](all, k)
+			if err != nil {
+				return err
+			}
+			if ci == nil {
+				return fmt.Errorf("store: outbox entry %x has no check-in", k)
+			}
+			out = append(out, *ci)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Ack removes check-ins HQ acknowledged from the outbox; unknown or
+// already acknowledged nonces are ignored. The check-ins themselves stay.
+func (s *Store) Ack(nonces ...string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, out, idx := tx.Bucket(bMeta), tx.Bucket(bOutbox), tx.Bucket(bNonces)
+		queued := getU64(meta, kQueued)
+		for _, n := range nonces {
+			key := idx.Get([]byte(n))
+			if key == nil {
+				continue
+			}
+			key = slices.Clone(key)
+			if out.Get(key) == nil {
+				continue
+			}
+			if err := out.Delete(key); err != nil {
+				return err
+			}
+			if queued > 0 {
+				queued--
+			}
+		}
+		return meta.Put(kQueued, u64(queued))
+	})
+}
+
+// Queued counts the check-ins in the outbox.
+func (s *Store) Queued() (int, error) {
+	var n uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = getU64(tx.Bucket(bMeta), kQueued)
+		return nil
+	})
+	return int(n), err
+}
+
+// CheckIns returns up to limit of the newest check-ins made at this box,
+// newest first.
+func (s *Store) CheckIns(limit int) ([]CheckIn, error) {
+	var out []CheckIn
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bCheckins).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var ci CheckIn
+			if err := json.Unmarshal(v, &ci); err != nil {
+				return fmt.Errorf("store: check-in %x: %w", k, err)
+			}
+			out = append(out, ci)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AddPeer records a check-in made at another gate of the venue, once per
+// nonce, so that a ticket admitted there is already used here. It reports
+// whether the check-in was new.
+func (s *Store) AddPeer(c CheckIn) (bool, error) {
+	if c.Nonce == "" || c.Box == s.id.Box {
+		return false, errors.New("store: add peer: no nonce, or the check-in is this box's own")
+	}
+	added := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		peers := tx.Bucket(bPeers)
+		if peers.Get([]byte(c.Nonce)) != nil {
+			return nil
+		}
+		added = true
+		if err := putJSON(peers, []byte(c.Nonce), c); err != nil {
+			return err
+		}
+		if c.Verdict != "admitted" || c.Event == "" || c.Ticket == "" {
+			return nil
+		}
+		ev, err := tx.CreateBucketIfNotExists([]byte("ev/" + c.Event))
+		if err != nil {
+			return err
+		}
+		if _, err := ev.CreateBucketIfNotExists(bUses); err != nil {
+			return err
+		}
+		gate := c.Gate
+		if gate == "" {
+			gate = c.Box
+		}
+		return addUse(ev, c.Ticket, Use{At: c.At, Gate: gate, Verdict: c.Verdict, Reason: c.Reason, Nonce: c.Nonce})
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: add peer: %w", err)
+	}
+	return added, nil
+}
