@@ -56,9 +56,15 @@ func (s *Store) ApplyManifest(m Manifest) error {
 				return err
 			}
 		}
-		if err := applyTickets(ev, m); err != nil {
+		count := 0
+		if had != nil && !m.Snapshot {
+			count = had.Tickets
+		}
+		changed, err := applyTickets(ev, m)
+		if err != nil {
 			return err
 		}
+		count += changed
 		for _, id := range m.Revoked {
 			if err := ev.Bucket(bRevoked).Put([]byte(id), nil); err != nil {
 				return err
@@ -66,7 +72,7 @@ func (s *Store) ApplyManifest(m Manifest) error {
 		}
 		e := m.Event
 		e.Version = m.Version
-		e.Tickets = ev.Bucket(bTickets).Stats().KeyN
+		e.Tickets = count
 		if err := putJSON(tx.Bucket(bEvents), []byte(e.ID), e); err != nil {
 			return err
 		}
@@ -86,13 +92,15 @@ func (s *Store) ApplyManifest(m Manifest) error {
 	return nil
 }
 
-// applyTickets writes m's removals, tickets and cards. A snapshot's
-// buckets are fresh and filled in key order, packed full.
-func applyTickets(ev *bolt.Bucket, m Manifest) error {
+// applyTickets writes m's removals, tickets and cards and returns by how
+// many the tickets in the cache changed. A snapshot's buckets are fresh
+// and filled in key order, packed full.
+func applyTickets(ev *bolt.Bucket, m Manifest) (int, error) {
 	tickets, codes, cards := ev.Bucket(bTickets), ev.Bucket(bCodes), ev.Bucket(bCards)
 	if m.Snapshot {
 		tickets.FillPercent, codes.FillPercent, cards.FillPercent = 1, 1, 1
 	}
+	changed := 0
 	drop := func(id string) error {
 		old, err := getJSON[Ticket](tickets, []byte(id))
 		if err != nil || old == nil {
@@ -101,14 +109,15 @@ func applyTickets(ev *bolt.Bucket, m Manifest) error {
 		if err := codes.Delete([]byte(old.CodeHash)); err != nil {
 			return err
 		}
+		changed--
 		return tickets.Delete([]byte(id))
 	}
 	for _, id := range m.Removed {
 		if err := drop(id); err != nil {
-			return err
+			return 0, err
 		}
 		if err := dropCards(cards, id); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	list := slices.Clone(m.Tickets)
@@ -116,12 +125,13 @@ func applyTickets(ev *bolt.Bucket, m Manifest) error {
 	for _, t := range list {
 		if !m.Snapshot {
 			if err := drop(t.ID); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		if err := putJSON(tickets, []byte(t.ID), t); err != nil {
-			return err
+			return 0, err
 		}
+		changed++
 	}
 	slices.SortFunc(list, func(a, b Ticket) int { return strings.Compare(a.CodeHash, b.CodeHash) })
 	for _, t := range list {
@@ -129,17 +139,17 @@ func applyTickets(ev *bolt.Bucket, m Manifest) error {
 			continue
 		}
 		if err := codes.Put([]byte(t.CodeHash), []byte(t.ID)); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	cl := slices.Clone(m.Cards)
 	slices.SortFunc(cl, func(a, b Card) int { return strings.Compare(a.UIDHash, b.UIDHash) })
 	for _, c := range cl {
 		if err := putJSON(cards, []byte(c.UIDHash), c); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // dropCards removes the cards of a removed ticket.

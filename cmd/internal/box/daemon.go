@@ -1,0 +1,179 @@
+package box
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"venuebox/cmd/internal/config"
+	"venuebox/cmd/internal/gate"
+	"venuebox/cmd/internal/ticket"
+	"venuebox/device"
+	"venuebox/device/serialport"
+	"venuebox/device/serialscan"
+	"venuebox/device/sim"
+	"venuebox/store"
+)
+
+// StoreFile is the store's file name in the state directory.
+const StoreFile = "box.db"
+
+// Daemon is a running box: its store, decision path, devices and HTTP API.
+type Daemon struct {
+	Box     *Box
+	Store   *store.Store
+	Addr    net.Addr     // where the HTTP API listens
+	Scanner *sim.Scanner // the simulated scanner, when the config asks for one
+	srv     *http.Server
+	ln      net.Listener
+	log     *slog.Logger
+	scanner OpenScanner
+}
+
+// Start opens the store, loads the trusted keys and the manifest, opens
+// the devices and starts listening. The returned daemon runs until Run's
+// context ends.
+func Start(cfg *config.Box, log *slog.Logger) (*Daemon, error) {
+	var pubs []ed25519.PublicKey
+	for _, f := range cfg.Trust {
+		pub, err := ticket.LoadPublicKey(f)
+		if err != nil {
+			return nil, fmt.Errorf("box: trust: %w", err)
+		}
+		pubs = append(pubs, pub)
+	}
+	st, err := store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Identity{Org: cfg.Box.Org, Venue: cfg.Box.Venue, Box: cfg.Box.ID})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Store: st, log: log}
+	if err := d.start(cfg, ticket.NewKeyring(pubs...)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
+	if err := d.Store.Check(); err != nil {
+		return fmt.Errorf("box: store %s is damaged: %w", d.Store.Path(), err)
+	}
+	opts := Options{Store: d.Store, Trust: trust, Zone: cfg.Box.Zone, Log: d.log, Policy: gate.Policy{
+		DoubleScanWindow: cfg.Policy.DoubleScanWindow, Reentry: cfg.Policy.Reentry,
+		FeverC: cfg.Policy.FeverC, ClockSkew: cfg.Policy.ClockSkew,
+	}}
+	if t := cfg.Devices.Thermo; t != nil && t.Driver == config.ThermoSim {
+		opts.Thermometer = sim.NewThermometer(36.5)
+	}
+	unsupported(cfg.Devices, d.log)
+	b, err := New(opts)
+	if err != nil {
+		return err
+	}
+	d.Box = b
+	if cfg.Manifest != "" {
+		raw, err := os.ReadFile(cfg.Manifest)
+		if err != nil {
+			return fmt.Errorf("box: manifest: %w", err)
+		}
+		if err := b.ApplyManifest(raw); err != nil {
+			return err
+		}
+	}
+	if s := cfg.Devices.Scanner; s != nil && s.Driver == config.ScannerSim {
+		d.Scanner = sim.NewScanner("scanner")
+	}
+	d.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("box: listen: %w", err)
+	}
+	d.Addr = d.ln.Addr()
+	d.srv = &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	d.scanner = scannerOpener(cfg.Devices.Scanner, d.Scanner, d.log)
+	return nil
+}
+
+// Run serves and reads the devices until ctx ends, then shuts down in
+// reverse order and closes the store.
+func (d *Daemon) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		if err := d.srv.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("box: http: %w", err)
+		}
+	})
+	devCtx, stopDevices := context.WithCancel(ctx)
+	if d.scanner != nil {
+		wg.Go(func() { d.Box.ReadScanner(devCtx, "scanner", d.scanner) })
+	}
+	d.log.Info("box running", "http", d.Addr.String(), "boot", d.Store.Boot())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	stopDevices()
+	shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	d.srv.Shutdown(shut) // a stream still open past the timeout is cut
+	cancel()
+	wg.Wait()
+	if cerr := d.Store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// scannerOpener returns how to open the configured scanner, or nil.
+func scannerOpener(c *config.Scanner, simulated *sim.Scanner, log *slog.Logger) OpenScanner {
+	switch {
+	case c == nil:
+		return nil
+	case c.Driver == config.ScannerSim:
+		return func() (device.Scanner, io.Closer, error) { return simulated, nil, nil }
+	case c.Driver == config.ScannerSerial:
+		suffix, err := serialscan.ParseSuffix(c.Suffix)
+		if err != nil {
+			suffix = serialscan.SuffixCR
+		}
+		return func() (device.Scanner, io.Closer, error) {
+			port, err := serialport.Open(c.Port, &serialport.Opts{Baud: c.Baud})
+			if err != nil {
+				return nil, nil, err
+			}
+			o := serialscan.DefaultOpts
+			o.Suffix, o.Logger = suffix, log
+			s, err := serialscan.New(port, &o)
+			if err != nil {
+				port.Close()
+				return nil, nil, err
+			}
+			return s, port, nil
+		}
+	}
+	log.Warn("scanner driver not supported by this build", "driver", c.Driver)
+	return nil
+}
+
+// unsupported logs the configured devices this build has no driver for:
+// the box runs without them rather than refusing to start.
+func unsupported(devs config.Devices, log *slog.Logger) {
+	if n := devs.NFC; n != nil && n.Driver != config.NFCSim {
+		log.Warn("card reader driver not supported by this build; running without it", "driver", n.Driver)
+	}
+	if t := devs.Thermo; t != nil && t.Driver != config.ThermoSim {
+		log.Warn("thermometer driver not supported by this build; running without it", "driver", t.Driver)
+	}
+	if devs.Signal != nil {
+		log.Warn("signal outputs not supported by this build; running without them")
+	}
+}
