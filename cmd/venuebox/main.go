@@ -2,7 +2,7 @@
 // manifests, and hardware checks.
 //
 //	venuebox keygen -out DIR
-//	venuebox issue -key DIR/signing.key -event ID -in attendees.csv -out DIR
+//	venuebox issue -key DIR/signing.key -event ID -in attendees.csv -out DIR [-from T -until T] [-zone Z]
 //	venuebox verify -pub FILE CODE
 //
 // Each subcommand lives in its own file and registers itself in commands.
