@@ -60,4 +60,3 @@ func (f *cmdFlags) fail(stderr io.Writer, code int, err error) int {
 	fmt.Fprintf(stderr, "venuebox %s: %s\n", f.name, msg)
 	return code
 }
-
