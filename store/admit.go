@@ -25,11 +25,9 @@ type Presented struct {
 	// CardHash, for a card, returns the UID's hash under an event's card key.
 	CardHash func(key []byte) string
 	Gate     string
-	// Mono is the time since the daemon started, for the double-scan window.
-	Mono  time.Duration
-	TempC *float64
-	Staff string
-	Note  string
+	TempC    *float64
+	Staff    string
+	Note     string
 }
 
 // Found is what Admit looked up for the decision.
@@ -40,8 +38,6 @@ type Found struct {
 	Revoked  bool
 	// Admissions are the ticket's earlier admissions at any gate.
 	Admissions []Use
-	// LastHere is the last decision on the same input, if any.
-	LastHere *Use
 	// Newest is the newest wall time recorded; Boot this boot's counter.
 	Newest time.Time
 	Boot   uint64
@@ -63,7 +59,8 @@ type Result struct {
 }
 
 // InputHash returns the hex SHA-256 of a raw input, the only form in which
-// inputs are stored; InputID is its first 16 digits.
+// inputs are stored: whole in the audit log, its first 16 digits in the
+// check-in.
 func InputHash(input []byte) string {
 	sum := sha256.Sum256(input)
 	return hex.EncodeToString(sum[:])
@@ -78,7 +75,7 @@ func (s *Store) Admit(p Presented, decide func(Found) Outcome) (Result, error) {
 	var res Result
 	inputHash := InputHash(p.Input)
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		f, ev, err := s.lookup(tx, p, inputHash)
+		f, ev, err := s.lookup(tx, p)
 		if err != nil {
 			return err
 		}
@@ -94,10 +91,6 @@ func (s *Store) Admit(p Presented, decide func(Found) Outcome) (Result, error) {
 		}
 		if out.Repeat {
 			return nil
-		}
-		use := Use{At: res.CheckIn.At, Gate: p.Gate, Verdict: out.Verdict, Reason: out.Reason, Boot: s.boot, Mono: p.Mono}
-		if err := putJSON(tx.Bucket(bRecent), []byte(inputHash), use); err != nil {
-			return err
 		}
 		if err := s.record(tx, &res.CheckIn, ev); err != nil {
 			return err
@@ -121,12 +114,9 @@ func actor(p Presented) string {
 }
 
 // lookup finds the event, ticket and history for p.
-func (s *Store) lookup(tx *bolt.Tx, p Presented, inputHash string) (Found, *bolt.Bucket, error) {
+func (s *Store) lookup(tx *bolt.Tx, p Presented) (Found, *bolt.Bucket, error) {
 	f := Found{Newest: getTime(tx.Bucket(bMeta), kNewest), Boot: s.boot}
 	var err error
-	if f.LastHere, err = getJSON[Use](tx.Bucket(bRecent), []byte(inputHash)); err != nil {
-		return f, nil, err
-	}
 	var ev *bolt.Bucket
 	switch {
 	case p.Event != "":
@@ -202,15 +192,12 @@ func eachEvent(tx *bolt.Tx, fn func(*Event, *bolt.Bucket) (bool, error)) error {
 func (s *Store) record(tx *bolt.Tx, c *CheckIn, ev *bolt.Bucket) error {
 	meta := tx.Bucket(bMeta)
 	c.Seq = getU64(meta, kSeq) + 1
-	c.Nonce = newNonce()
 	key := seqKey(c.Boot, c.Seq)
+	c.Nonce = newNonce(key)
 	if err := putJSON(tx.Bucket(bCheckins), key, c); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bOutbox).Put(key, []byte(c.Nonce)); err != nil {
-		return err
-	}
-	if err := tx.Bucket(bNonces).Put([]byte(c.Nonce), key); err != nil {
 		return err
 	}
 	if err := meta.Put(kSeq, u64(c.Seq)); err != nil {

@@ -26,9 +26,8 @@
 //	          "uses" id → []Use (admissions at any gate), "counts"
 //	          verdict → count
 //	checkins  boot(8) seq(8) → CheckIn
-//	outbox    boot(8) seq(8) → nonce, until HQ acknowledges
-//	nonces    nonce → boot(8) seq(8)
+//	outbox    boot(8) seq(8) → nonce, until HQ acknowledges; a nonce is
+//	          hex(boot, seq, 8 random bytes), so an ack finds its entry
 //	peers     nonce → CheckIn made at another gate
-//	recent    SHA-256(input) → Use: the last decision on that input
 //	audit     seq(8) → Entry
 package store

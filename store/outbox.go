@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -35,15 +34,11 @@ func (s *Store) Pending(limit int) ([]CheckIn, error) {
 // already acknowledged nonces are ignored. The check-ins themselves stay.
 func (s *Store) Ack(nonces ...string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		meta, out, idx := tx.Bucket(bMeta), tx.Bucket(bOutbox), tx.Bucket(bNonces)
+		meta, out := tx.Bucket(bMeta), tx.Bucket(bOutbox)
 		queued := getU64(meta, kQueued)
 		for _, n := range nonces {
-			key := idx.Get([]byte(n))
-			if key == nil {
-				continue
-			}
-			key = slices.Clone(key)
-			if out.Get(key) == nil {
+			key := nonceKey(n)
+			if key == nil || string(out.Get(key)) != n {
 				continue
 			}
 			if err := out.Delete(key); err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,9 +23,7 @@ var (
 	bEvents   = []byte("events")
 	bCheckins = []byte("checkins")
 	bOutbox   = []byte("outbox")
-	bNonces   = []byte("nonces")
 	bPeers    = []byte("peers")
-	bRecent   = []byte("recent")
 	bAudit    = []byte("audit")
 
 	bTickets = []byte("tickets")
@@ -81,7 +80,7 @@ func Open(path string, id Identity) (*Store, error) {
 }
 
 func (s *Store) init(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bMeta, bEvents, bCheckins, bOutbox, bNonces, bPeers, bRecent, bAudit} {
+	for _, name := range [][]byte{bMeta, bEvents, bCheckins, bOutbox, bPeers, bAudit} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("store: create %s: %w", name, err)
 		}
@@ -186,10 +185,23 @@ func seqKey(boot, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(u64(boot), seq)
 }
 
-func newNonce() string {
-	var b [16]byte
-	rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
+// newNonce returns a check-in's nonce: its key followed by 8 random
+// bytes, in hex. The key lets Ack find the outbox entry without an index;
+// the random part keeps nonces unique should a rebuilt store count boots
+// from 1 again.
+func newNonce(key []byte) string {
+	var r [8]byte
+	rand.Read(r[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(append(slices.Clone(key), r[:]...))
+}
+
+// nonceKey returns the check-in key inside a nonce, or nil.
+func nonceKey(nonce string) []byte {
+	b, err := hex.DecodeString(nonce)
+	if err != nil || len(b) != 24 {
+		return nil
+	}
+	return b[:16]
 }
 
 // eventBucket returns the bucket of event id, or nil.

@@ -86,7 +86,8 @@ func TestAdmit_recordsOutboxCountsAndReopen(t *testing.T) {
 	if err != nil || len(pend) != 3 || pend[0].Seq != 1 || pend[2].Seq != 3 {
 		t.Fatalf("pending %+v %v", pend, err)
 	}
-	if err := s.Ack(pend[0].Nonce, pend[1].Nonce, "no-such-nonce", pend[0].Nonce); err != nil {
+	forged := pend[2].Nonce[:32] + "0000000000000000"
+	if err := s.Ack(pend[0].Nonce, pend[1].Nonce, "no-such-nonce", pend[0].Nonce, forged); err != nil {
 		t.Fatal(err)
 	}
 	if q, _ := s.Queued(); q != 1 {
@@ -161,26 +162,20 @@ func TestAdmit_repeatRecordsNothing(t *testing.T) {
 	}
 }
 
-func TestAdmit_lastHereAndNewest(t *testing.T) {
+func TestAdmit_newestNeverGoesBack(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "box.db"))
 	at := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
-	if _, err := s.Admit(Presented{Input: []byte("x"), Gate: "gate-1", Mono: time.Second}, func(Found) Outcome {
-		return Outcome{Verdict: "rejected", Reason: "unknown", At: at}
-	}); err != nil {
-		t.Fatal(err)
+	var got []time.Time
+	for _, when := range []time.Time{at, at.Add(-time.Hour)} {
+		if _, err := s.Admit(Presented{Input: []byte("x"), Gate: "gate-1"}, func(f Found) Outcome {
+			got = append(got, f.Newest)
+			return Outcome{Verdict: "rejected", Reason: "unknown", At: when}
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var got Found
-	if _, err := s.Admit(Presented{Input: []byte("x"), Gate: "gate-1"}, func(f Found) Outcome {
-		got = f
-		return Outcome{Verdict: "rejected", Reason: "unknown", At: at.Add(-time.Hour)}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if got.LastHere == nil || got.LastHere.Mono != time.Second || got.LastHere.Reason != "unknown" || got.LastHere.Boot != 1 {
-		t.Fatalf("last here %+v", got.LastHere)
-	}
-	if !got.Newest.Equal(at) {
-		t.Fatalf("newest %v, want %v", got.Newest, at)
+	if !got[0].IsZero() || !got[1].Equal(at) {
+		t.Fatalf("newest seen %v, want zero then %v", got, at)
 	}
 	if n, _ := s.Newest(); !n.Equal(at) {
 		t.Fatalf("an earlier time moved newest back to %v", n)

@@ -61,7 +61,16 @@ type Box struct {
 
 	mu      sync.Mutex
 	devices map[string]string // name → state
+	// recent is the last decision on each input this boot, by input
+	// hash, for the double-scan window (it never spans a restart: the
+	// window is measured on this boot's monotonic clock).
+	recentMu sync.Mutex
+	recent   map[string]gate.Use
 }
+
+// maxRecent bounds the double-scan memory; past it, entries older than
+// the window are dropped.
+const maxRecent = 4096
 
 // New returns a box over an open store.
 func New(opts Options) (*Box, error) {
@@ -74,7 +83,7 @@ func New(opts Options) (*Box, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	b := &Box{opts: opts, id: opts.Store.Identity(), started: time.Now(), log: opts.Log, devices: map[string]string{}}
+	b := &Box{opts: opts, id: opts.Store.Identity(), started: time.Now(), log: opts.Log, devices: map[string]string{}, recent: map[string]gate.Use{}}
 	if err := b.reloadEvents(); err != nil {
 		return nil, err
 	}
@@ -154,7 +163,8 @@ func (b *Box) Unreadable(raw string) (Verdict, error) {
 // decide resolves the input, admits it through the store and shows it.
 // problem, when set, skips resolution.
 func (b *Box) decide(kind Kind, input string, tempC *float64, problem *gate.Ticket) (Verdict, error) {
-	p := store.Presented{Input: []byte(input), Gate: b.id.Box, Mono: time.Since(b.started), TempC: tempC}
+	p := store.Presented{Input: []byte(input), Gate: b.id.Box, TempC: tempC}
+	mono := time.Since(b.started)
 	var known gate.Ticket
 	switch {
 	case problem != nil:
@@ -171,14 +181,27 @@ func (b *Box) decide(kind Kind, input string, tempC *float64, problem *gate.Tick
 		p.CodeHash = ticket.CodeHash(input)
 	}
 	now := b.opts.Now()
-	scan := gate.Scan{Gate: b.id.Box, Zone: b.opts.Zone, Now: now, Boot: b.opts.Store.Boot(), Mono: p.Mono, TempC: tempC}
+	scan := gate.Scan{Gate: b.id.Box, Zone: b.opts.Zone, Now: now, Boot: b.opts.Store.Boot(), Mono: mono, TempC: tempC}
+	inputHash := store.InputHash(p.Input)
 	var decision gate.Decision
 	res, err := b.opts.Store.Admit(p, func(f store.Found) store.Outcome {
-		t := ticketFor(known, f, p.CodeHash)
-		decision = gate.Decide(t, historyOf(f), b.opts.Policy, scan)
+		h := historyOf(f)
+		b.recentMu.Lock()
+		defer b.recentMu.Unlock()
+		if last, ok := b.recent[inputHash]; ok {
+			h.LastHere = &last
+		}
+		decision = gate.Decide(ticketFor(known, f, p.CodeHash), h, b.opts.Policy, scan)
+		if !decision.Repeat {
+			b.remember(inputHash, gate.Use{At: decision.At, Gate: scan.Gate, Verdict: decision.Verdict, Reason: decision.Reason, Boot: scan.Boot, Mono: mono})
+		}
 		return store.Outcome{Verdict: decision.Verdict.String(), Reason: string(decision.Reason), At: decision.At, Repeat: decision.Repeat}
 	})
 	if err != nil {
+		// Not recorded, so not to be repeated either.
+		b.recentMu.Lock()
+		delete(b.recent, inputHash)
+		b.recentMu.Unlock()
 		b.log.Error("decision not recorded", "input", ticket.LogID(input), "err", err)
 		return Verdict{}, err
 	}
@@ -258,14 +281,26 @@ func ticketFor(known gate.Ticket, f store.Found, codeHash string) gate.Ticket {
 	return t
 }
 
+// remember records the last decision on an input, dropping decisions
+// older than the double-scan window once the memory is full. The caller
+// holds recentMu.
+func (b *Box) remember(inputHash string, u gate.Use) {
+	if len(b.recent) >= maxRecent {
+		for k, old := range b.recent {
+			if u.Mono-old.Mono >= b.opts.Policy.DoubleScanWindow {
+				delete(b.recent, k)
+			}
+		}
+	}
+	if len(b.recent) < maxRecent {
+		b.recent[inputHash] = u
+	}
+}
+
 func historyOf(f store.Found) gate.History {
 	h := gate.History{Newest: f.Newest}
 	for _, u := range f.Admissions {
 		h.Admissions = append(h.Admissions, useOf(u))
-	}
-	if f.LastHere != nil {
-		u := useOf(*f.LastHere)
-		h.LastHere = &u
 	}
 	return h
 }
