@@ -24,9 +24,10 @@ type Identity struct {
 	ID    string `yaml:"id"`    // the gate, unique within its venue; required
 	Venue string `yaml:"venue"` // required
 	Org   string `yaml:"org"`   // required
-	// Zone is the gate's zone. "" is the main entrance, which accepts any
-	// ticket without a zone and zoned tickets of no zone in particular;
-	// otherwise a zoned ticket must name this zone.
+	// Zone is the gate's zone. "" is a main entrance, which admits every
+	// ticket whatever its zone; a gate with a zone admits tickets without
+	// a zone and tickets of its own zone, and rejects the others as
+	// wrong-zone.
 	Zone string `yaml:"zone"`
 }
 
