@@ -118,3 +118,21 @@ func (s *Store) AddPeer(c CheckIn) (bool, error) {
 	}
 	return added, nil
 }
+
+// Admissions returns a ticket's admissions at any gate of the venue,
+// oldest first.
+func (s *Store) Admissions(event, ticket string) ([]Use, error) {
+	var out []Use
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ev := eventBucket(tx, event)
+		if ev == nil {
+			return nil
+		}
+		uses, err := getJSON[[]Use](ev.Bucket(bUses), []byte(ticket))
+		if uses != nil {
+			out = *uses
+		}
+		return err
+	})
+	return out, err
+}

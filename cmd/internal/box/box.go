@@ -47,6 +47,11 @@ type Options struct {
 	Thermometer device.Thermometer
 	// Now is the wall clock; nil means time.Now.
 	Now func() time.Time
+	// Recorded, when set, is told of each check-in once it is on disk
+	// (sync sends it up at once); it must not block.
+	Recorded func(store.CheckIn)
+	// Online, when set, says whether HQ is reachable; nil means never.
+	Online func() bool
 }
 
 // Box decides and records the scans of one gate.
@@ -57,7 +62,6 @@ type Box struct {
 	log     *slog.Logger
 	events  atomic.Pointer[[]store.Event]
 	stream  hub
-	online  atomic.Bool
 
 	mu      sync.Mutex
 	devices map[string]string // name → state
@@ -211,6 +215,9 @@ func (b *Box) decide(kind Kind, input string, tempC *float64, problem *gate.Tick
 	if s := b.opts.Signal; s != nil {
 		s.Show(v.Verdict)
 	}
+	if !res.Repeat && b.opts.Recorded != nil {
+		b.opts.Recorded(res.CheckIn)
+	}
 	b.stream.publish(v)
 	return v, nil
 }
@@ -334,9 +341,6 @@ func (b *Box) SetDevice(name, state string) {
 	b.devices[name] = state
 	b.mu.Unlock()
 }
-
-// SetOnline records whether HQ is reachable.
-func (b *Box) SetOnline(online bool) { b.online.Store(online) }
 
 // toStore converts a verified manifest to the store's records.
 func toStore(m *manifest.Manifest) store.Manifest {

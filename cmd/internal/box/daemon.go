@@ -22,6 +22,8 @@ import (
 	"venuebox/device/serialscan"
 	"venuebox/device/sim"
 	"venuebox/store"
+	"venuebox/sync/boxsync"
+	"venuebox/sync/mqttconn"
 )
 
 // StoreFile is the store's file name in the state directory.
@@ -37,6 +39,7 @@ type Daemon struct {
 	ln      net.Listener
 	log     *slog.Logger
 	scanner OpenScanner
+	sync    *boxsync.Sync // nil without a broker
 }
 
 // Start opens the store, loads the trusted keys and the manifest, opens
@@ -75,6 +78,18 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 		opts.Thermometer = sim.NewThermometer(36.5)
 	}
 	unsupported(cfg.Devices, d.log)
+	if cfg.MQTT.URL != "" {
+		var err error
+		d.sync, err = boxsync.New(boxsync.Config{
+			Org: cfg.Box.Org, Venue: cfg.Box.Venue, Box: cfg.Box.ID,
+			MQTT: mqttconn.Config{URL: cfg.MQTT.URL, CAFile: cfg.MQTT.CA, CertFile: cfg.MQTT.Cert, KeyFile: cfg.MQTT.Key},
+		}, syncStore{d.Store}, d.log, func(raw []byte) error { return d.Box.ApplyManifest(raw) })
+		if err != nil {
+			return err
+		}
+		opts.Recorded = func(c store.CheckIn) { d.sync.Kick(toWire(c)) }
+		opts.Online = d.sync.Online
+	}
 	b, err := New(opts)
 	if err != nil {
 		return err
@@ -115,6 +130,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	devCtx, stopDevices := context.WithCancel(ctx)
 	if d.scanner != nil {
 		wg.Go(func() { d.Box.ReadScanner(devCtx, "scanner", d.scanner) })
+	}
+	if d.sync != nil {
+		wg.Go(func() {
+			if err := d.sync.Run(devCtx); err != nil {
+				d.log.Error("sync stopped", "err", err)
+			}
+		})
 	}
 	d.log.Info("box running", "http", d.Addr.String(), "boot", d.Store.Boot())
 	var err error

@@ -41,7 +41,7 @@ type EventStatus struct {
 
 // Status reports the box's state from the store.
 func (b *Box) Status() (Status, error) {
-	s := Status{Box: b.id.Box, Venue: b.id.Venue, Org: b.id.Org, Online: b.online.Load(),
+	s := Status{Box: b.id.Box, Venue: b.id.Venue, Org: b.id.Org, Online: b.opts.Online != nil && b.opts.Online(),
 		Boot: b.opts.Store.Boot(), Manifests: map[string]uint64{}, Devices: map[string]string{}, Events: []EventStatus{}, Time: b.opts.Now().UTC()}
 	var err error
 	if s.Queued, err = b.opts.Store.Queued(); err != nil {
