@@ -230,3 +230,15 @@ func (s *Store) ManifestVersions() (map[string]uint64, error) {
 	}
 	return m, nil
 }
+
+// Revoked reports whether a ticket of an event is revoked.
+func (s *Store) Revoked(event, ticket string) (bool, error) {
+	revoked := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if ev := eventBucket(tx, event); ev != nil && ev.Bucket(bRevoked) != nil {
+			revoked = ev.Bucket(bRevoked).Get([]byte(ticket)) != nil
+		}
+		return nil
+	})
+	return revoked, err
+}
