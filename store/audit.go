@@ -130,3 +130,27 @@ func (s *Store) VerifyAudit() (int, error) {
 	})
 	return n, err
 }
+
+// NoteConfig records the configuration's digest and, when it differs from
+// the one recorded before, appends a config entry to the audit log. It
+// reports whether the configuration changed.
+func (s *Store) NoteConfig(digest string) (bool, error) {
+	changed := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		had := string(meta.Get(kConfig))
+		if had == digest {
+			return nil
+		}
+		changed = true
+		if err := meta.Put(kConfig, []byte(digest)); err != nil {
+			return err
+		}
+		detail := "configuration " + digest
+		if had != "" {
+			detail += " replaces " + had
+		}
+		return appendAudit(tx, Entry{At: time.Now(), Kind: "config", Actor: "system", Detail: detail})
+	})
+	return changed, err
+}

@@ -40,6 +40,7 @@ var (
 	kNewest = []byte("newest")
 	kQueued = []byte("queued")
 	kAudit  = []byte("audit")
+	kConfig = []byte("config")
 )
 
 // Errors of the store.

@@ -346,3 +346,29 @@ func TestOpen_otherBoxAndLock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNoteConfig_auditsChanges(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "box.db"))
+	for i, tc := range []struct {
+		digest string
+		want   bool
+	}{{"aa", true}, {"aa", false}, {"bb", true}} {
+		changed, err := s.NoteConfig(tc.digest)
+		if err != nil || changed != tc.want {
+			t.Fatalf("#%d NoteConfig(%s) = %v %v, want %v", i, tc.digest, changed, err, tc.want)
+		}
+	}
+	log, err := s.AuditLog(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var configs []string
+	for _, e := range log {
+		if e.Kind == "config" {
+			configs = append(configs, e.Detail)
+		}
+	}
+	if len(configs) != 2 || configs[1] != "configuration bb replaces aa" {
+		t.Fatalf("config entries %q", configs)
+	}
+}

@@ -3,6 +3,9 @@ package box
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +72,11 @@ func Start(cfg *config.Box, log *slog.Logger) (*Daemon, error) {
 func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 	if err := d.Store.Check(); err != nil {
 		return fmt.Errorf("box: store %s is damaged: %w", d.Store.Path(), err)
+	}
+	if changed, err := d.Store.NoteConfig(digest(cfg)); err != nil {
+		return err
+	} else if changed {
+		d.log.Info("configuration changed since the last start; noted in the audit log")
 	}
 	opts := Options{Store: d.Store, Trust: trust, Zone: cfg.Box.Zone, Log: d.log, Policy: gate.Policy{
 		DoubleScanWindow: cfg.Policy.DoubleScanWindow, Reentry: cfg.Policy.Reentry,
@@ -198,4 +206,12 @@ func unsupported(devs config.Devices, log *slog.Logger) {
 	if devs.Signal != nil {
 		log.Warn("signal outputs not supported by this build; running without them")
 	}
+}
+
+// digest names a configuration: the SHA-256 of its canonical JSON form, so
+// that the audit log records each change of configuration.
+func digest(cfg *config.Box) string {
+	b, _ := json.Marshal(cfg) // a Box of plain fields always marshals
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
