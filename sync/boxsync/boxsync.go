@@ -71,6 +71,9 @@ type Config struct {
 	OfflineAfter int
 	// StateEvery is how often the birth message is refreshed (default 10 s).
 	StateEvery time.Duration
+	// Verify checks HQ's signature on a command (a revocation) made with
+	// the key named key; nil refuses every command.
+	Verify func(key string, msg, sig []byte) bool
 	// Now is the box's clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -279,6 +282,14 @@ func (s *Sync) onRevoke(_ context.Context, m mqttconn.Message) {
 	var r wire.Revocation
 	if err := wire.Decode(m.Payload, &r); err != nil {
 		s.log.Warn("revocation refused", "err", err)
+		return
+	}
+	if s.cfg.Verify == nil || !s.cfg.Verify(r.Key, r.SignedBytes(), r.Sig) {
+		s.log.Warn("revocation refused: signature does not verify", "event", r.Event, "key", r.Key)
+		return
+	}
+	if s.cfg.Now().After(r.Expires) {
+		s.log.Warn("revocation refused: expired", "event", r.Event, "expires", r.Expires)
 		return
 	}
 	if err := s.st.Revoke(r.Event, r.Tickets...); err != nil {

@@ -59,6 +59,12 @@ type Config struct {
 	// MaxBatches caps how many received batches one store transaction
 	// takes (default 64).
 	MaxBatches int
+	// Sign signs commands to boxes (revocations) with HQ's key, whose id
+	// is SignKey; Revoke refuses to send without it.
+	Sign    func(msg []byte) []byte
+	SignKey string
+	// CommandTTL is how long a command stays valid (default 10 min).
+	CommandTTL time.Duration
 	// Now is HQ's clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -90,6 +96,9 @@ func New(cfg Config, st Store, log *slog.Logger) (*HQ, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CommandTTL <= 0 {
+		cfg.CommandTTL = 10 * time.Minute
 	}
 	h := &HQ{cfg: cfg, st: st, log: log, in: make(chan inbound, 256), acks: make(chan outbound, 1024)}
 	var err error
@@ -337,7 +346,13 @@ func (h *HQ) PublishManifest(ctx context.Context, org, venue string, mf Manifest
 // Revoke sends the revocation fast path to every box at a venue; the next
 // manifest delta must carry the same revocation for boxes that are offline.
 func (h *HQ) Revoke(ctx context.Context, org, venue, event string, tickets ...string) error {
-	raw, err := wire.Encode(&wire.Revocation{Event: event, Tickets: tickets, At: h.cfg.Now()})
+	if h.cfg.Sign == nil {
+		return errors.New("hqsync: revoke: no signing key")
+	}
+	now := h.cfg.Now()
+	r := wire.Revocation{Event: event, Tickets: tickets, At: now, Expires: now.Add(h.cfg.CommandTTL), Key: h.cfg.SignKey}
+	r.Sig = h.cfg.Sign(r.SignedBytes())
+	raw, err := wire.Encode(&r)
 	if err != nil {
 		return fmt.Errorf("hqsync: revoke: %w", err)
 	}

@@ -139,12 +139,30 @@ type ManifestChunk struct {
 }
 
 // A Revocation is HQ's fast path for revoked tickets; the next manifest
-// delta carries the same change durably.
+// carries the same change durably. It is a command, so HQ signs it (Key
+// names the key, Sig signs SignedBytes) and it expires: a box refuses one
+// that does not verify or arrives after Expires.
 type Revocation struct {
 	V       int       `json:"v"`
 	Event   string    `json:"event"`
 	Tickets []string  `json:"tickets"`
 	At      time.Time `json:"at"`
+	Expires time.Time `json:"expires"`
+	Key     string    `json:"key"`
+	Sig     []byte    `json:"sig,omitempty"`
+}
+
+// revocationDomain separates revocation signatures from the ticket and
+// manifest signatures the same keys make.
+const revocationDomain = "venuebox revocation v1\x00"
+
+// SignedBytes returns what Sig signs: a domain prefix and the revocation's
+// JSON without Sig.
+func (r Revocation) SignedBytes() []byte {
+	r.Sig = nil
+	r.V = Version
+	b, _ := json.Marshal(r) // strings, times and a nil slice always marshal
+	return append([]byte(revocationDomain), b...)
 }
 
 // Encode marshals p after setting its version and validating it, and
@@ -386,6 +404,15 @@ func (r *Revocation) Validate() error {
 		if err := text("ticket", t, MaxID); err != nil {
 			return err
 		}
+	}
+	if r.Expires.IsZero() || !r.Expires.After(r.At) {
+		return fmt.Errorf("%w: revocation expires before it was made", ErrInvalid)
+	}
+	if err := text("key", r.Key, 16); err != nil {
+		return err
+	}
+	if len(r.Sig) > 128 {
+		return fmt.Errorf("%w: signature of %d bytes", ErrInvalid, len(r.Sig))
 	}
 	return nil
 }

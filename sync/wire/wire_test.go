@@ -188,7 +188,7 @@ func FuzzDecodeOthers(f *testing.F) {
 		&Ack{Box: "gate-1", Nonces: []string{"a"}, Missing: []Range{{Boot: 1, From: 2, To: 3}}},
 		&State{Box: "gate-1", Online: true, Manifests: map[string]uint64{"ev": 3}},
 		&ManifestRequest{Box: "gate-1", Have: map[string]uint64{"ev": 1}, Resume: &Resume{Event: "ev", Version: 2, Next: 1}},
-		&Revocation{Event: "ev", Tickets: []string{"t1"}},
+		&Revocation{Event: "ev", Tickets: []string{"t1"}, At: time.Unix(1, 0), Expires: time.Unix(600, 0), Key: "ab12", Sig: make([]byte, 64)},
 	} {
 		raw, err := Encode(p)
 		if err != nil {

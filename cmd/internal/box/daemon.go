@@ -90,7 +90,8 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 		var err error
 		d.sync, err = boxsync.New(boxsync.Config{
 			Org: cfg.Box.Org, Venue: cfg.Box.Venue, Box: cfg.Box.ID,
-			MQTT: mqttconn.Config{URL: cfg.MQTT.URL, CAFile: cfg.MQTT.CA, CertFile: cfg.MQTT.Cert, KeyFile: cfg.MQTT.Key},
+			MQTT:   mqttconn.Config{URL: cfg.MQTT.URL, CAFile: cfg.MQTT.CA, CertFile: cfg.MQTT.Cert, KeyFile: cfg.MQTT.Key},
+			Verify: verifier(trust),
 		}, syncStore{d.Store}, d.log, func(raw []byte) error { return d.Box.ApplyManifest(raw) })
 		if err != nil {
 			return err
@@ -214,4 +215,21 @@ func digest(cfg *config.Box) string {
 	b, _ := json.Marshal(cfg) // a Box of plain fields always marshals
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// verifier checks HQ's signature on a command with the trusted keys of
+// the key id the command names.
+func verifier(trust *ticket.Keyring) func(key string, msg, sig []byte) bool {
+	return func(key string, msg, sig []byte) bool {
+		id, err := ticket.ParseKeyID(key)
+		if err != nil {
+			return false
+		}
+		for _, pub := range trust.Keys(id) {
+			if ed25519.Verify(pub, msg, sig) {
+				return true
+			}
+		}
+		return false
+	}
 }

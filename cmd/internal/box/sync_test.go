@@ -2,6 +2,7 @@ package box
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"venuebox/sync/hqsync"
 	"venuebox/sync/mqttconn"
 	"venuebox/sync/mqtttest"
+	"venuebox/sync/wire"
 )
 
 // startDaemon runs a box daemon with a simulated scanner against url.
@@ -167,5 +169,73 @@ func TestSync_gatesInStepAndHQHoldsEach(t *testing.T) {
 	}
 	if cf, err := hqs.Conflicts(DemoEvent); err != nil || len(cf) != 0 {
 		t.Fatalf("conflicts %+v %v: no ticket was admitted twice", cf, err)
+	}
+}
+
+// TestSync_revocationMustBeSignedAndFresh publishes revocations to a box's
+// venue as a rogue client could: unsigned, signed by a key the box does not
+// trust, expired, and one properly signed; only the last is applied.
+func TestSync_revocationMustBeSignedAndFresh(t *testing.T) {
+	broker := mqtttest.Start(t, nil)
+	keyDir := t.TempDir()
+	if _, err := ticket.GenerateKey(keyDir); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ticket.LoadPrivateKey(filepath.Join(keyDir, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw, err := DemoManifest(priv, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := filepath.Join(keyDir, "manifest.json")
+	if err := os.WriteFile(mf, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "gate-1", broker.URL, keyDir, mf)
+	eventually(t, "online", 10*time.Second, func() bool { s, _ := d.Box.Status(); return s.Online })
+
+	rogue, err := mqttconn.New(mqttconn.Config{URL: broker.URL, ClientID: "rogue"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rogue.Run(ctx)
+	eventually(t, "rogue connected", 10*time.Second, rogue.Connected)
+
+	other := newKey(t)
+	sign := func(k ed25519.PrivateKey, r wire.Revocation) []byte {
+		r.Key = ticket.KeyIDOf(k.Public().(ed25519.PublicKey)).String()
+		r.Sig = ed25519.Sign(k, r.SignedBytes())
+		b, err := wire.Encode(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	now := time.Now()
+	unsigned, _ := wire.Encode(&wire.Revocation{Event: DemoEvent, Tickets: []string{"1"}, At: now, Expires: now.Add(time.Minute), Key: "abcd"})
+	topic := wire.VenueTopic("acme-bank", "sh-pudong", wire.KindRevoke)
+	for _, payload := range [][]byte{
+		unsigned,
+		sign(other, wire.Revocation{Event: DemoEvent, Tickets: []string{"2"}, At: now, Expires: now.Add(time.Minute)}),
+		sign(priv, wire.Revocation{Event: DemoEvent, Tickets: []string{"3"}, At: now.Add(-time.Hour), Expires: now.Add(-time.Minute)}),
+		[]byte(`{"v":1,"event":"` + DemoEvent + `","tickets":["4"]}`),
+		sign(priv, wire.Revocation{Event: DemoEvent, Tickets: []string{"5"}, At: now, Expires: now.Add(time.Minute)}),
+	} {
+		if err := rogue.Publish(ctx, mqttconn.Message{Topic: topic, Payload: payload, QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the signed revocation is applied", 5*time.Second, func() bool {
+		r, _ := d.Store.Revoked(DemoEvent, "5")
+		return r
+	})
+	for _, id := range []string{"1", "2", "3", "4"} {
+		if r, _ := d.Store.Revoked(DemoEvent, id); r {
+			t.Errorf("ticket %s revoked by a revocation that must be refused", id)
+		}
 	}
 }

@@ -69,6 +69,8 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 			MQTT: mqttconn.Config{URL: cfg.MQTT.URL, ClientID: fmt.Sprintf("hq-%s-%d", host, os.Getpid()),
 				CAFile: cfg.MQTT.CA, CertFile: cfg.MQTT.Cert, KeyFile: cfg.MQTT.Key},
 			Group: "venuebox-hq", Manifests: h.lib,
+			Sign:    func(msg []byte) []byte { return ed25519.Sign(priv, msg) },
+			SignKey: ticket.KeyIDOf(priv.Public().(ed25519.PublicKey)).String(),
 		}, h.Store, log)
 		if err != nil {
 			h.Store.Close()
