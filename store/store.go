@@ -232,3 +232,8 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 	}
 	return b.Put(k, data)
 }
+
+// SetNoSync turns fsync off (true) or back on. It exists to fill a store
+// fast in benchmarks and load tests: with it on, a power cut loses what the
+// store said it recorded. A gate never calls it.
+func (s *Store) SetNoSync(on bool) { s.db.NoSync = on }
