@@ -56,8 +56,7 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hq: %w", err)
 	}
-	trust := ticket.NewKeyring(priv.Public().(ed25519.PublicKey))
-	if h.lib, err = openLibrary(filepath.Join(cfg.StateDir, "manifests"), trust); err != nil {
+	if h.lib, err = openLibrary(filepath.Join(cfg.StateDir, "manifests"), priv); err != nil {
 		return nil, err
 	}
 	if h.Store, err = hqstore.Open(filepath.Join(cfg.StateDir, "hq.db"), log); err != nil {

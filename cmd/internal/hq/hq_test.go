@@ -180,6 +180,29 @@ func TestHQ_manifestDownCheckinsUpRevocation(t *testing.T) {
 	if v, err := d.Box.Present(ctx, box.Code, codes[19]); err != nil || v.Reason != "revoked" {
 		t.Fatalf("revoked ticket: %+v %v", v, err)
 	}
+	// The revocation is also the event's next manifest version: the box
+	// gets it as a delta, and a box that comes later gets the snapshot.
+	eventually(t, "the box applies the revocation's delta", 10*time.Second, func() bool {
+		s, _ := d.Box.Status()
+		return s.ManifestVersion == 2
+	})
+	late, err := box.Start(&config.Box{
+		Box:      config.Identity{ID: "gate-2", Venue: "demo-venue", Org: "demo-bank"},
+		StateDir: filepath.Join(dir, "box2"), Trust: []string{filepath.Join(dir, "signing.pub")},
+		HTTP: config.HTTP{Listen: "127.0.0.1:0"}, MQTT: config.MQTT{URL: broker.URL},
+		Policy: config.Policy{DoubleScanWindow: 3 * time.Second, FeverC: 37.3, ClockSkew: 5 * time.Minute},
+	}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "late box", late)
+	eventually(t, "the late box fetches version 2", 10*time.Second, func() bool {
+		s, _ := late.Box.Status()
+		return s.ManifestVersion == 2
+	})
+	if r, _ := late.Store.Revoked(box.DemoEvent, "20"); !r {
+		t.Fatal("the late box does not hold the revocation")
+	}
 	var cf []json.RawMessage
 	get("/api/events/"+box.DemoEvent+"/conflicts", &cf)
 	if len(cf) != 0 {

@@ -1,6 +1,7 @@
 package hq
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/csv"
 	"encoding/json"
@@ -118,28 +119,41 @@ func (h *HQ) serveManifest(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, "manifest unreadable or too large", err)
 		return
 	}
-	m, err := h.lib.add(raw, true)
+	m, delta, err := h.lib.add(raw)
 	if err != nil {
 		h.fail(w, http.StatusBadRequest, "manifest refused: "+err.Error(), err)
 		return
 	}
-	h.log.Info("manifest taken", "event", m.Event.ID, "version", m.Version, "tickets", len(m.Tickets))
-	pushed := 0
-	if h.sync != nil {
-		pairs, err := h.venues(m.Event.Venue)
-		if err != nil {
-			h.fail(w, http.StatusInternalServerError, "fleet unavailable", err)
-			return
-		}
-		for _, p := range pairs {
-			if err := h.sync.PublishManifest(r.Context(), p[0], p[1], hqsync.Manifest{Event: m.Event.ID, Version: m.Version, Raw: raw}); err != nil {
-				h.log.Warn("manifest not pushed; boxes ask for it when they connect", "venue", p[1], "err", err)
-				continue
-			}
-			pushed++
-		}
+	h.log.Info("manifest taken", "event", m.Event.ID, "version", m.Version, "tickets", len(m.Tickets), "delta", delta != nil)
+	push := hqsync.Manifest{Event: m.Event.ID, Version: m.Version, Raw: raw}
+	if delta != nil {
+		push = *delta
 	}
+	pushed := h.push(r.Context(), m.Event.Venue, push)
 	writeJSON(w, http.StatusOK, map[string]any{"event": m.Event.ID, "version": m.Version, "tickets": len(m.Tickets), "venues_pushed": pushed})
+}
+
+// push publishes a manifest to the boxes of venue ("" for every venue of
+// the fleet) and returns to how many venues. A box that misses it asks for
+// what it lacks when it connects.
+func (h *HQ) push(ctx context.Context, venue string, mf hqsync.Manifest) int {
+	if h.sync == nil {
+		return 0
+	}
+	pairs, err := h.venues(venue)
+	if err != nil {
+		h.log.Error("fleet unavailable; manifest not pushed", "err", err)
+		return 0
+	}
+	pushed := 0
+	for _, p := range pairs {
+		if err := h.sync.PublishManifest(ctx, p[0], p[1], mf); err != nil {
+			h.log.Warn("manifest not pushed; boxes ask for it when they connect", "venue", p[1], "err", err)
+			continue
+		}
+		pushed++
+	}
+	return pushed
 }
 
 // serveRevoke sends a revocation down the fast path to every venue of the
@@ -169,14 +183,26 @@ func (h *HQ) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusInternalServerError, "fleet unavailable", err)
 		return
 	}
+	// Durably first: the next version of the event's manifest carries the
+	// revocation for boxes offline now; then the fast path for those online.
+	delta, err := h.lib.revoke(event, req.Tickets...)
+	if err != nil {
+		h.fail(w, http.StatusInternalServerError, "revocation not kept", err)
+		return
+	}
 	for _, p := range pairs {
 		if err := h.sync.Revoke(r.Context(), p[0], p[1], event, req.Tickets...); err != nil {
 			h.fail(w, http.StatusBadGateway, "revocation not sent", err)
 			return
 		}
 	}
-	h.log.Info("tickets revoked", "event", event, "tickets", len(req.Tickets), "venues", len(pairs))
-	writeJSON(w, http.StatusOK, map[string]any{"event": event, "revoked": req.Tickets, "venues": len(pairs)})
+	version := uint64(0)
+	if delta != nil {
+		version = delta.Version
+		h.push(r.Context(), req.Venue, *delta)
+	}
+	h.log.Info("tickets revoked", "event", event, "tickets", len(req.Tickets), "venues", len(pairs), "manifest_version", version)
+	writeJSON(w, http.StatusOK, map[string]any{"event": event, "revoked": req.Tickets, "venues": len(pairs), "manifest_version": version})
 }
 
 // authorized requires the HQ token as a bearer token.
