@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"venuebox/cmd/internal/config"
 	"venuebox/cmd/internal/gate"
 	"venuebox/cmd/internal/manifest"
 	"venuebox/cmd/internal/ticket"
@@ -440,5 +442,36 @@ func TestReadScanner_reopensAndDecides(t *testing.T) {
 	}
 	if s, _ := f.box.Status(); s.Devices["scanner"] != "up" {
 		t.Fatalf("device state %v", s.Devices)
+	}
+}
+
+func TestStart_badManifestFileKeepsTheGate(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ticket.GenerateKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"garbage.json": "{not json", "empty.json": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, file := range []string{"garbage.json", "empty.json", "missing.json"} {
+		var logs bytes.Buffer
+		d, err := Start(&config.Box{
+			Box: config.Identity{ID: "gate-1", Venue: "v", Org: "o"}, StateDir: filepath.Join(dir, file+".state"),
+			Trust: []string{filepath.Join(dir, "signing.pub")}, Manifest: filepath.Join(dir, file),
+			HTTP: config.HTTP{Listen: "127.0.0.1:0"},
+		}, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatalf("%s: the box did not start: %v", file, err)
+		}
+		if !strings.Contains(logs.String(), "manifest file not applied") {
+			t.Errorf("%s: not logged: %s", file, logs.String())
+		}
+		if v, err := d.Box.Present(context.Background(), Code, "CRM-1"); err != nil || v.Reason != "unknown" {
+			t.Errorf("%s: the gate does not decide: %+v %v", file, v, err)
+		}
+		d.Store.Close()
+		d.ln.Close()
 	}
 }

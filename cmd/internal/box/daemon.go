@@ -105,12 +105,14 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 	}
 	d.Box = b
 	if cfg.Manifest != "" {
+		// A bad manifest file must not stop the gate: it keeps the cache it
+		// has and says why loudly.
 		raw, err := os.ReadFile(cfg.Manifest)
-		if err != nil {
-			return fmt.Errorf("box: manifest: %w", err)
+		if err == nil {
+			err = b.ApplyManifest(raw)
 		}
-		if err := b.ApplyManifest(raw); err != nil {
-			return err
+		if err != nil {
+			d.log.Error("manifest file not applied; the box runs on the cache it has", "file", cfg.Manifest, "err", err)
 		}
 	}
 	if s := cfg.Devices.Scanner; s != nil && s.Driver == config.ScannerSim {
