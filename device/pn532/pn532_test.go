@@ -31,6 +31,12 @@ var (
 
 const wait = 2 * time.Second // for any one exchange on the pty
 
+// testOpts are DefaultOpts on a skipClock, with timeouts long enough for a
+// loaded machine: the test, not the chip, is slow to answer there.
+func testOpts() *Opts {
+	return &Opts{Clock: &skipClock{}, AckTimeout: wait, ResponseTimeout: wait}
+}
+
 // card is the PN532's answer to a poll with a type A card of this UID
 // (SENS_RES 00 04, SEL_RES 08: a MIFARE Classic 1K) and an optional ATS.
 func card(uid []byte, ats ...byte) []byte {
@@ -83,7 +89,7 @@ func start(t *testing.T, opts *Opts) (pn532, *Dev) {
 	}
 	t.Cleanup(func() { port.Close() })
 	if opts == nil {
-		opts = &Opts{Clock: &skipClock{}}
+		opts = testOpts()
 	}
 	var d *Dev
 	done := async(func() (err error) { d, err = New(port, opts); return err })
@@ -287,7 +293,10 @@ func TestReadCard_cancelAborts(t *testing.T) {
 }
 
 func TestReadCard_unplugged(t *testing.T) {
-	p, d := start(t, &Opts{Interval: 20 * time.Millisecond})
+	o := testOpts()
+	o.Clock = nil // the system clock: polls 20 ms apart
+	o.Interval = 20 * time.Millisecond
+	p, d := start(t, o)
 	c := make(chan error, 1)
 	go func() {
 		_, err := d.ReadCard(context.Background())
@@ -326,7 +335,9 @@ func TestHalt(t *testing.T) {
 // the driver works through it in bounded memory, then reads the card.
 func TestReadCard_garbageFlood(t *testing.T) {
 	const size = 1 << 20
-	p, d := start(t, &Opts{Clock: &skipClock{}, AckTimeout: 10 * time.Second})
+	o := testOpts()
+	o.AckTimeout = 10 * time.Second
+	p, d := start(t, o)
 	noise := make([]byte, size)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range noise {
