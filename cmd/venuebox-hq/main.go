@@ -18,6 +18,7 @@ import (
 
 	"venuebox/cmd/internal/config"
 	"venuebox/cmd/internal/hq"
+	"venuebox/cmd/internal/version"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -26,11 +27,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("venuebox-hq", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfgPath := fs.String("config", "", "HQ configuration `file` (YAML)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: venuebox-hq -config FILE\n\nflags:")
+		fmt.Fprintln(stdout, "usage: venuebox-hq -config FILE | -version\n\nflags:")
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+		return 0
+	}
+	if err == nil && *showVersion {
+		fmt.Fprintln(stdout, version.String("venuebox-hq"))
 		return 0
 	}
 	if err == nil && *cfgPath == "" {

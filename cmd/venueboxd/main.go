@@ -19,6 +19,7 @@ import (
 
 	"venuebox/cmd/internal/box"
 	"venuebox/cmd/internal/config"
+	"venuebox/cmd/internal/version"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -30,11 +31,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "run with simulated devices and demo tickets, no broker, state in a temporary folder")
 	listen := fs.String("listen", "127.0.0.1:8080", "with -demo: where to serve the kiosk `address`")
 	verbose := fs.Bool("v", false, "log debug messages")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: venueboxd -config FILE | -demo\n\nflags:")
+		fmt.Fprintln(stdout, "usage: venueboxd -config FILE | -demo | -version\n\nflags:")
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+		return 0
+	}
+	if err == nil && *showVersion {
+		fmt.Fprintln(stdout, version.String("venueboxd"))
 		return 0
 	}
 	if err == nil && (*cfgPath == "") == !*demo {
