@@ -5,15 +5,20 @@
 // max_queued_messages is 1000). A test can stop, kill and restart it on the
 // same port. When the mosquitto binary is missing the test is skipped with
 // a message saying so (scripts/test installs it).
+//
+// Provision and StartTLS run the broker as production does: with the
+// certificates, TLS listener and ACL that scripts/provision makes.
 package mqtttest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -31,13 +36,18 @@ type Options struct {
 	// NoDefaultListener leaves out the anonymous loopback listener, for a
 	// broker that only listens where Config says.
 	NoDefaultListener bool
+	// Port, with NoDefaultListener, is the port of a listener that Config
+	// opens: Start waits until it accepts connections, and the Broker's
+	// Port and URL name it.
+	Port int
 }
 
 // A Broker is a running mosquitto process owned by one test.
 type Broker struct {
-	// Port is the default listener's port (0 with NoDefaultListener).
+	// Port is the default listener's port (with NoDefaultListener,
+	// Options.Port).
 	Port int
-	// URL is tcp://127.0.0.1:Port.
+	// URL is tcp://127.0.0.1:Port (tls:// from StartTLS).
 	URL string
 	// Dir holds the configuration, the log and the persistence file.
 	Dir string
@@ -100,6 +110,9 @@ func Start(t testing.TB, opts *Options) *Broker {
 		b.Port = FreePort(t)
 		b.URL = "tcp://127.0.0.1:" + strconv.Itoa(b.Port)
 		fmt.Fprintf(&c, "listener %d 127.0.0.1\nallow_anonymous true\n", b.Port)
+	} else if opts.Port != 0 {
+		b.Port = opts.Port
+		b.URL = "tcp://127.0.0.1:" + strconv.Itoa(b.Port)
 	}
 	c.WriteString(opts.Config)
 	c.WriteString("\n")
@@ -221,4 +234,77 @@ func (b *Broker) Running() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.cmd != nil
+}
+
+// Provision runs the repository's scripts/provision with args and -out set
+// to a new temporary directory, and returns that directory. The test is
+// skipped when bash or openssl is missing, and fails if the script does.
+func Provision(t testing.TB, args ...string) string {
+	t.Helper()
+	for _, tool := range []string{"bash", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("mqtttest: %s not found; scripts/provision needs it (apt-get install %s)", tool, tool)
+		}
+	}
+	script, err := findUp(filepath.Join("scripts", "provision"))
+	if err != nil {
+		t.Fatalf("mqtttest: provision: %v", err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "bash", append([]string{script, "-out", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mqtttest: scripts/provision %v: %v\n%s", args, err, out)
+	}
+	return dir
+}
+
+// findUp finds rel in the working directory or the nearest parent that has
+// it: tests run in their package's directory, below the repository's root.
+func findUp(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s not found above the working directory", rel)
+		}
+		dir = parent
+	}
+}
+
+var listenerLine = regexp.MustCompile(`(?m)^listener[ \t]+[0-9]+.*$`)
+
+// StartTLS starts a broker from a directory that scripts/provision wrote:
+// its mosquitto.conf (the TLS listener with client certificates required,
+// the certificates, the ACL) with that listener moved to a free loopback
+// port, and without the anonymous listener. URL is tls://127.0.0.1:Port, a
+// name the broker's certificate carries. opts may ask for Persistence and
+// add Config; its listener fields are ignored.
+func StartTLS(t testing.TB, dir string, opts *Options) *Broker {
+	t.Helper()
+	conf, err := os.ReadFile(filepath.Join(dir, "mosquitto.conf"))
+	if err != nil {
+		t.Fatalf("mqtttest: start tls: %v", err)
+	}
+	if n := len(listenerLine.FindAll(conf, -1)); n != 1 {
+		t.Fatalf("mqtttest: start tls: %s/mosquitto.conf has %d listener lines, want 1", dir, n)
+	}
+	o := Options{NoDefaultListener: true, Port: FreePort(t)}
+	if opts != nil {
+		o.Persistence = opts.Persistence
+		o.Config = opts.Config
+	}
+	conf = listenerLine.ReplaceAll(conf, []byte("listener "+strconv.Itoa(o.Port)+" 127.0.0.1"))
+	o.Config = string(conf) + "\n" + o.Config
+	b := Start(t, &o)
+	b.URL = "tls://127.0.0.1:" + strconv.Itoa(b.Port)
+	return b
 }
