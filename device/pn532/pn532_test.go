@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"venuebox/device/internal/ptytest"
+	"venuebox/device/ptytest"
 	"venuebox/device/serialport"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"venuebox/device/internal/ptytest"
+	"venuebox/device/ptytest"
 	"venuebox/device/serialport"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"venuebox/device"
-	"venuebox/device/internal/ptytest"
+	"venuebox/device/ptytest"
 	"venuebox/device/serialport"
 )
 
