@@ -54,7 +54,7 @@ type ApplyFunc func(raw []byte) error
 type Config struct {
 	// Org, Venue and Box name the box; they are its topic levels.
 	Org, Venue, Box string
-	// MQTT is the connection; ClientID defaults to Box. Its Will, Birth,
+	// MQTT is the connection; ClientID defaults to Org/Venue/Box. Its Will, Birth,
 	// Goodbye and connection hooks are set by New.
 	MQTT mqttconn.Config
 	// Software is the version reported in the birth message.
@@ -128,7 +128,8 @@ func New(cfg Config, st Store, log *slog.Logger, apply ApplyFunc) (*Sync, error)
 		cfg.Now = time.Now
 	}
 	if cfg.MQTT.ClientID == "" {
-		cfg.MQTT.ClientID = cfg.Box
+		// Box ids repeat across venues; client ids must not on one broker.
+		cfg.MQTT.ClientID = cfg.Org + "/" + cfg.Venue + "/" + cfg.Box
 	}
 	s := &Sync{cfg: cfg, st: st, log: log.With("box", cfg.Box), apply: apply,
 		kick: make(chan struct{}, 1), acks: make(chan wire.Ack, 64), chunks: make(chan wire.ManifestChunk, 64),

@@ -166,11 +166,13 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 // Subscribe registers a handler for filter (which may be a $share/...
 // filter). It is subscribed at once if connected and after every connect.
 func (c *Conn) Subscribe(filter string, qos byte, h Handler) error {
+	// connect copies the list and marks the connection up under mu, so a
+	// subscription is either in its copy or made here, never neither.
 	c.mu.Lock()
 	c.subs = append(c.subs, sub{filter, qos, h})
-	client := c.client
+	client, up := c.client, c.connected.Load()
 	c.mu.Unlock()
-	if client == nil || !c.connected.Load() {
+	if client == nil || !up {
 		return nil
 	}
 	return c.subscribe(client, sub{filter, qos, h})
@@ -320,8 +322,8 @@ func (c *Conn) connect(ctx context.Context) (mqtt.Client, error) {
 	c.mu.Lock()
 	c.client = client
 	subs := append([]sub(nil), c.subs...)
-	c.mu.Unlock()
 	c.connected.Store(true)
+	c.mu.Unlock()
 	for _, s := range subs {
 		if err := c.subscribe(client, s); err != nil {
 			c.setDown(client)
