@@ -214,6 +214,7 @@ func walk(db *bolt.DB) (err error) {
 type salvaged struct {
 	boot     uint64
 	newest   time.Time
+	config   []byte            // the configuration's digest
 	checkins map[string][]byte // key → CheckIn JSON
 	complete bool              // every check-in was read
 	outbox   map[string][]byte // key → nonce
@@ -272,6 +273,8 @@ func (sv *salvaged) read(db *bolt.DB) {
 			if len(v) == 8 {
 				sv.newest = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
 			}
+		case string(kConfig):
+			sv.config = v
 		}
 	})
 	sv.complete = salvage(db, [][]byte{bCheckins}, func(k, v []byte) {
@@ -505,6 +508,11 @@ func (sv *salvaged) write(path string, problem error) (*Recovery, error) {
 		}
 		for _, kv := range [][2][]byte{{kBoot, u64(sv.boot)}, {kQueued, u64(uint64(rec.Queued))}} {
 			if err := meta.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if sv.config != nil {
+			if err := meta.Put(kConfig, sv.config); err != nil {
 				return err
 			}
 		}

@@ -35,6 +35,7 @@ const StoreFile = "box.db"
 // Daemon is a running box: its store, decision path, devices and HTTP API.
 type Daemon struct {
 	Box     *Box
+	obs     *observer // health, metrics and systemd notifications
 	Store   *store.Store
 	Addr    net.Addr     // where the HTTP API listens
 	Scanner *sim.Scanner // the simulated scanner, when the config asks for one
@@ -57,7 +58,7 @@ func Start(cfg *config.Box, log *slog.Logger) (*Daemon, error) {
 		}
 		pubs = append(pubs, pub)
 	}
-	st, err := store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Identity{Org: cfg.Box.Org, Venue: cfg.Box.Venue, Box: cfg.Box.ID})
+	st, err := openStore(filepath.Join(cfg.StateDir, StoreFile), cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +71,6 @@ func Start(cfg *config.Box, log *slog.Logger) (*Daemon, error) {
 }
 
 func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
-	if err := d.Store.Check(); err != nil {
-		return fmt.Errorf("box: store %s is damaged: %w", d.Store.Path(), err)
-	}
 	if changed, err := d.Store.NoteConfig(digest(cfg)); err != nil {
 		return err
 	} else if changed {
@@ -123,7 +121,7 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 		return fmt.Errorf("box: listen: %w", err)
 	}
 	d.Addr = d.ln.Addr()
-	d.srv = &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	d.srv = &http.Server{Handler: d.observe(cfg, b.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	d.scanner = scannerOpener(cfg.Devices.Scanner, d.Scanner, d.log)
 	return nil
 }
@@ -140,7 +138,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	devCtx, stopDevices := context.WithCancel(ctx)
 	if d.scanner != nil {
-		wg.Go(func() { d.Box.ReadScanner(devCtx, "scanner", d.scanner) })
+		wg.Go(func() { d.Box.ReadScanner(devCtx, "scanner", d.obs.timed(d.scanner)) })
 	}
 	if d.sync != nil {
 		wg.Go(func() {
@@ -150,6 +148,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	d.log.Info("box running", "http", d.Addr.String(), "boot", d.Store.Boot())
+	d.obs.supervise(devCtx, &wg)
 	var err error
 	select {
 	case <-ctx.Done():
