@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,51 +14,6 @@ import (
 	"venuebox/cmd/internal/ticket"
 	"venuebox/sync/mqtttest"
 )
-
-// buildBinaries builds venueboxd and venuebox-hq into a temporary folder.
-func buildBinaries(t *testing.T) (boxd, hqd string) {
-	t.Helper()
-	dir := t.TempDir()
-	boxd, hqd = filepath.Join(dir, "venueboxd"), filepath.Join(dir, "venuebox-hq")
-	for out, pkg := range map[string]string{boxd: "venuebox/cmd/venueboxd", hqd: "venuebox/cmd/venuebox-hq"} {
-		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
-	return boxd, hqd
-}
-
-// child is a daemon process that a test can SIGKILL and start again.
-type child struct {
-	t    *testing.T
-	args []string
-	log  *bytes.Buffer
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (d *child) start() {
-	d.t.Helper()
-	d.cmd = exec.Command(d.args[0], d.args[1:]...)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	d.done = make(chan struct{})
-	go func() { d.cmd.Wait(); close(d.done) }()
-}
-
-func (d *child) kill() {
-	d.cmd.Process.Kill()
-	<-d.done
-}
-
-func writeFile(t *testing.T, path, data string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestKill9_noAdmissionLostHQHoldsEachOnce is invariant 1 on the real
 // binaries: scans go to venueboxd over its API while the box is killed with
@@ -96,8 +48,8 @@ func TestKill9_noAdmissionLostHQHoldsEachOnce(t *testing.T) {
 			"http: {listen: 127.0.0.1:%d}\nmqtt: {url: %s}\n", boxPort, broker.URL))
 	boxAPI, hqAPI := fmt.Sprintf("http://127.0.0.1:%d", boxPort), fmt.Sprintf("http://127.0.0.1:%d", hqPort)
 
-	hq := &child{t: t, args: []string{hqd, "-config", filepath.Join(dir, "hq.yaml")}, log: new(bytes.Buffer)}
-	bx := &child{t: t, args: []string{boxd, "-config", filepath.Join(dir, "box.yaml")}, log: new(bytes.Buffer)}
+	hq := &child{t: t, args: []string{hqd, "-config", filepath.Join(dir, "hq.yaml")}, log: new(logBuffer)}
+	bx := &child{t: t, args: []string{boxd, "-config", filepath.Join(dir, "box.yaml")}, log: new(logBuffer)}
 	hq.start()
 	t.Cleanup(func() {
 		bx.kill()
@@ -182,32 +134,4 @@ func TestKill9_noAdmissionLostHQHoldsEachOnce(t *testing.T) {
 		}
 	}
 	t.Logf("%d admissions answered across 5 SIGKILLs of the box and one of HQ; HQ holds %d check-ins", len(admitted), len(att))
-}
-
-func waitHTTP(t *testing.T, c *http.Client, url string) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err := c.Get(url); err == nil {
-			resp.Body.Close()
-			return
-		}
-	}
-	t.Fatalf("%s never answered", url)
-}
-
-func getJSON(t *testing.T, c *http.Client, url string, v any) {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		return // a daemon restarting; the caller polls again
-	}
-	defer resp.Body.Close()
-	json.NewDecoder(resp.Body).Decode(v)
-}
-
-func tail(s string) string {
-	if len(s) > 6000 {
-		return s[len(s)-6000:]
-	}
-	return s
 }

@@ -14,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"venuebox/cmd/internal/config"
 	"venuebox/cmd/internal/gate"
 	"venuebox/cmd/internal/manifest"
 	"venuebox/cmd/internal/ticket"
@@ -52,6 +53,12 @@ type Options struct {
 	Recorded func(store.CheckIn)
 	// Online, when set, says whether HQ is reachable; nil means never.
 	Online func() bool
+	// LastSync, when set, says when HQ last acknowledged check-ins (zero:
+	// never), for the kiosk's status.
+	LastSync func() time.Time
+	// Staff says who may log in at the kiosk; with no PINs and no cards,
+	// staff mode is off.
+	Staff config.Staff
 }
 
 // Box decides and records the scans of one gate.
@@ -70,6 +77,9 @@ type Box struct {
 	// window is measured on this boot's monotonic clock).
 	recentMu sync.Mutex
 	recent   map[string]gate.Use
+
+	staff     staffGate     // staff logins and sessions (staff.go)
+	manifests manifestClock // when manifests were applied (kiosk.go)
 }
 
 // maxRecent bounds the double-scan memory; past it, entries older than
@@ -152,8 +162,10 @@ func (b *Box) Present(ctx context.Context, kind Kind, input string) (Verdict, er
 		cancel()
 		if err != nil {
 			b.log.Warn("temperature not measured", "dev", th.String(), "err", err)
+			b.SetDevice("thermometer", "down")
 		} else {
 			tempC = &c
+			b.SetDevice("thermometer", "up")
 		}
 	}
 	return b.decide(kind, input, tempC, nil)

@@ -79,7 +79,7 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 	opts := Options{Store: d.Store, Trust: trust, Zone: cfg.Box.Zone, Log: d.log, Policy: gate.Policy{
 		DoubleScanWindow: cfg.Policy.DoubleScanWindow, Reentry: cfg.Policy.Reentry,
 		FeverC: cfg.Policy.FeverC, ClockSkew: cfg.Policy.ClockSkew,
-	}}
+	}, Staff: cfg.Staff}
 	if t := cfg.Devices.Thermo; t != nil && t.Driver == config.ThermoSim {
 		opts.Thermometer = sim.NewThermometer(36.5)
 	}
@@ -96,6 +96,7 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 		}
 		opts.Recorded = func(c store.CheckIn) { d.sync.Kick(toWire(c)) }
 		opts.Online = d.sync.Online
+		opts.LastSync = d.sync.LastSync
 	}
 	b, err := New(opts)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"venuebox/cmd/internal/ui"
 )
 
 // Status is what GET /api/status returns.
@@ -29,6 +31,12 @@ type Status struct {
 		Held     int `json:"held"`
 	} `json:"counts"`
 	Time time.Time `json:"time"`
+	// LastSync is when HQ last acknowledged check-ins; ManifestAt when the
+	// oldest of the current events' ticket lists was applied; Staff
+	// whether staff can log in at the kiosk.
+	LastSync   *time.Time `json:"last_sync,omitempty"`
+	ManifestAt *time.Time `json:"manifest_at,omitempty"`
+	Staff      bool       `json:"staff"`
 }
 
 // EventStatus is one event the box serves.
@@ -62,16 +70,20 @@ func (b *Box) Status() (Status, error) {
 		s.Devices[k] = v
 	}
 	b.mu.Unlock()
+	b.kioskStatus(&s)
 	return s, nil
 }
 
 // Handler serves the box's HTTP API (DESIGN.md §3): /api/status,
-// /api/stream and /api/scan.
+// /api/stream, /api/scan, the staff endpoints under /api/staff/ and the
+// kiosk screen at /.
 func (b *Box) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", b.serveStatus)
 	mux.HandleFunc("GET /api/stream", b.serveStream)
 	mux.HandleFunc("POST /api/scan", b.serveScan)
+	b.staffRoutes(mux) // /api/staff/..., staff.go
+	mux.Handle("GET /", ui.Kiosk())
 	return mux
 }
 
