@@ -401,7 +401,17 @@ func (s *Sync) resendMissing(missing []wire.Range) {
 }
 
 func (s *Sync) sendLive(ctx context.Context, cs []CheckIn) {
-	for more := cs; len(more) > 0; {
+	// pump may have sent them from the outbox already.
+	now := s.cfg.Now()
+	s.mu.Lock()
+	fresh := cs[:0:0]
+	for _, c := range cs {
+		if t, ok := s.inflight[c.Nonce]; !ok || now.Sub(t) >= s.cfg.ResendAfter {
+			fresh = append(fresh, c)
+		}
+	}
+	s.mu.Unlock()
+	for more := fresh; len(more) > 0; {
 		n := min(len(more), s.cfg.BatchSize)
 		if err := s.send(ctx, more[:n], false); err != nil {
 			return

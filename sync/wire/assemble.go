@@ -8,17 +8,64 @@ import (
 
 // An Assembler reassembles chunked manifests, one in progress per event.
 // A chunk of a different version or base for the same event starts over.
-// It is not safe for concurrent use.
+// What it holds is bounded whatever arrives: at most MaxPending manifests
+// in progress and MaxBytes of them (by their declared sizes); starting one
+// more drops the one least recently added to. It is not safe for
+// concurrent use.
 type Assembler struct {
+	// MaxPending and MaxBytes bound the manifests in progress; zero means
+	// DefaultMaxPending and DefaultMaxBytes.
+	MaxPending, MaxBytes int
+
 	parts map[string]*partial
+	tick  uint64 // counts Adds, to find the least recently added to
 }
+
+// Defaults of an Assembler's bounds: a few manifests in progress at once
+// (a venue broadcast can interleave with an answer to the box), and more
+// bytes than a 100,000-ticket manifest takes.
+const (
+	DefaultMaxPending = 4
+	DefaultMaxBytes   = 128 << 20
+)
 
 type partial struct {
 	version, base uint64
 	count, size   int
 	sum           []byte
 	chunks        [][]byte
-	have          int
+	have, bytes   int
+	touched       uint64
+}
+
+// room makes room for a new manifest of size bytes for event, dropping
+// the manifests in progress least recently added to.
+func (a *Assembler) room(event string, size int) error {
+	maxPending, maxBytes := a.MaxPending, a.MaxBytes
+	if maxPending <= 0 {
+		maxPending = DefaultMaxPending
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	if size > maxBytes {
+		return fmt.Errorf("wire: assemble %s: %w: manifest of %d bytes, more than %d", event, ErrTooLarge, size, maxBytes)
+	}
+	delete(a.parts, event)
+	for {
+		total := size
+		oldest := ""
+		for ev, p := range a.parts {
+			total += p.size
+			if oldest == "" || p.touched < a.parts[oldest].touched {
+				oldest = ev
+			}
+		}
+		if oldest == "" || (len(a.parts) < maxPending && total <= maxBytes) {
+			return nil
+		}
+		delete(a.parts, oldest)
+	}
 }
 
 // Add takes one validated chunk. When it completes a manifest whose digest
@@ -29,11 +76,21 @@ func (a *Assembler) Add(c ManifestChunk) ([]byte, error) {
 	}
 	p := a.parts[c.Event]
 	if p == nil || p.version != c.Version || p.base != c.Base || p.count != c.Count || p.size != c.Size || !bytes.Equal(p.sum, c.SHA256) {
+		if err := a.room(c.Event, c.Size); err != nil {
+			return nil, err
+		}
 		p = &partial{version: c.Version, base: c.Base, count: c.Count, size: c.Size,
 			sum: bytes.Clone(c.SHA256), chunks: make([][]byte, c.Count)}
 		a.parts[c.Event] = p
 	}
+	a.tick++
+	p.touched = a.tick
 	if p.chunks[c.Index] == nil {
+		if p.bytes+len(c.Data) > p.size {
+			delete(a.parts, c.Event)
+			return nil, fmt.Errorf("wire: assemble %s v%d: %w: chunks exceed the declared %d bytes", c.Event, c.Version, ErrInvalid, p.size)
+		}
+		p.bytes += len(c.Data)
 		p.chunks[c.Index] = bytes.Clone(c.Data)
 		if p.chunks[c.Index] == nil {
 			p.chunks[c.Index] = []byte{}

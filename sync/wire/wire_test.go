@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -242,5 +243,50 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		if err := Decode(raw, &out); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAssembler_bounded feeds the assembler what a rogue client could:
+// first chunks of many manifests, and chunks beyond a manifest's declared
+// size. What it holds stays within its bounds, and a real manifest still
+// completes.
+func TestAssembler_bounded(t *testing.T) {
+	a := Assembler{MaxPending: 3, MaxBytes: 1 << 20}
+	junk := make([]byte, MaxChunk)
+	for i := range 600 {
+		c := ManifestChunk{Event: fmt.Sprintf("ev-%d", i), Version: 1, Count: 2, Size: 2 * MaxChunk, SHA256: make([]byte, 32), Data: junk}
+		if _, err := a.Add(c); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(a.Events()); n > 3 {
+			t.Fatalf("%d manifests in progress, bound 3", n)
+		}
+		held := 0
+		for _, p := range a.parts {
+			held += p.bytes
+		}
+		if held > 1<<20 {
+			t.Fatalf("%d bytes held, bound %d", held, 1<<20)
+		}
+	}
+	if _, err := a.Add(ManifestChunk{Event: "big", Version: 1, Count: 20, Size: 2 << 20, SHA256: make([]byte, 32), Data: junk}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a manifest over MaxBytes: %v", err)
+	}
+	liar := ManifestChunk{Event: "liar", Version: 1, Count: 3, Size: 10, SHA256: make([]byte, 32), Data: []byte("0123456789")}
+	if _, err := a.Add(liar); err != nil {
+		t.Fatal(err)
+	}
+	liar.Index = 1
+	if _, err := a.Add(liar); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("chunks beyond the declared size: %v", err)
+	}
+	raw := []byte("a real manifest")
+	chunks, err := Split("ev-real", 2, 0, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Add(chunks[0])
+	if err != nil || string(got) != string(raw) {
+		t.Fatalf("real manifest: %q %v", got, err)
 	}
 }
