@@ -14,10 +14,14 @@ import (
 	"venuebox/cmd/internal/config"
 	"venuebox/cmd/internal/manifest"
 	"venuebox/cmd/internal/ticket"
+	"venuebox/device/sim"
 )
 
 // DemoEvent is the id of the demo's event.
 const DemoEvent = "demo-briefing"
+
+// DemoStaffPIN is the demo's staff PIN, for trying staff mode.
+const DemoStaffPIN = "1234"
 
 // Demo runs a box with simulated devices, a demo event of signed tickets
 // and a simulated stream of arrivals, its state in a temporary folder and
@@ -49,12 +53,13 @@ func Demo(ctx context.Context, listen string, log *slog.Logger) error {
 		Manifest: filepath.Join(dir, "manifest.json"), HTTP: config.HTTP{Listen: listen},
 		Devices: config.Devices{Scanner: &config.Scanner{Driver: config.ScannerSim}, Thermo: &config.Thermo{Driver: config.ThermoSim}},
 		Policy:  config.Policy{DoubleScanWindow: 3 * time.Second, FeverC: 37.3, ClockSkew: 5 * time.Minute},
+		Staff:   config.Staff{PINs: map[string]string{"demo-staff": config.HashPIN(DemoStaffPIN)}},
 	}
 	d, err := Start(cfg, log)
 	if err != nil {
 		return err
 	}
-	log.Info("demo: kiosk API ready", "url", "http://"+d.Addr.String()+"/api/status", "state", dir)
+	log.Info("demo: kiosk screen ready", "url", "http://"+d.Addr.String()+"/", "staff_pin", DemoStaffPIN, "state", dir)
 	go arrivals(ctx, d, codes, log)
 	return d.Run(ctx)
 }
@@ -64,10 +69,18 @@ func Demo(ctx context.Context, listen string, log *slog.Logger) error {
 // or a code from another system.
 func arrivals(ctx context.Context, d *Daemon, codes []string, log *slog.Logger) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	th, _ := d.Box.opts.Thermometer.(*sim.Thermometer)
 	next := 0
 	for {
 		if !sleep(ctx, time.Duration(1500+rng.IntN(2000))*time.Millisecond) {
 			return
+		}
+		if th != nil { // now and then someone with a fever, for staff to check
+			c := 36.2 + float64(rng.IntN(8))/10
+			if rng.IntN(25) == 0 {
+				c = 37.6 + float64(rng.IntN(6))/10
+			}
+			th.Set(c)
 		}
 		var code string
 		switch r := rng.IntN(20); {
