@@ -77,7 +77,7 @@ func daemon(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d, err := box.Start(cfg, log.With("box", cfg.Box.ID))
+	d, err := box.Start(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -250,7 +250,7 @@ func (s *Sync) Run(ctx context.Context) error {
 func (s *Sync) onAck(ctx context.Context, m mqttconn.Message) {
 	var a wire.Ack
 	if err := wire.Decode(m.Payload, &a); err != nil || a.Box != s.cfg.Box {
-		s.log.Warn("ack refused", "err", err)
+		s.log.Warn("ack refused", "err", wire.Refusal(err, a.Box, s.cfg.Box))
 		return
 	}
 	select {
@@ -261,12 +261,16 @@ func (s *Sync) onAck(ctx context.Context, m mqttconn.Message) {
 
 func (s *Sync) onPeer(_ context.Context, m mqttconn.Message) {
 	t, err := wire.ParseTopic(m.Topic)
-	if err != nil || t.Box == s.cfg.Box {
+	if err != nil {
+		s.log.Warn("peer batch on bad topic refused", "topic", m.Topic, "err", err)
 		return
+	}
+	if t.Box == s.cfg.Box {
+		return // this box's own batch
 	}
 	var b wire.Batch
 	if err := wire.Decode(m.Payload, &b); err != nil || b.Box != t.Box {
-		s.log.Warn("peer batch refused", "topic", m.Topic, "err", err)
+		s.log.Warn("peer batch refused", "topic", m.Topic, "err", wire.Refusal(err, b.Box, t.Box))
 		return
 	}
 	for _, c := range b.CheckIns {

@@ -257,7 +257,7 @@ func (h *HQ) onState(_ context.Context, m mqttconn.Message) {
 	}
 	var s wire.State
 	if err := wire.Decode(m.Payload, &s); err != nil || s.Box != t.Box {
-		h.log.Warn("state refused", "topic", m.Topic, "err", err)
+		h.log.Warn("state refused", "topic", m.Topic, "err", wire.Refusal(err, s.Box, t.Box))
 		return
 	}
 	now := h.cfg.Now()
@@ -296,7 +296,7 @@ func (h *HQ) onManifestRequest(ctx context.Context, m mqttconn.Message) {
 	}
 	var r wire.ManifestRequest
 	if err := wire.Decode(m.Payload, &r); err != nil || r.Box != t.Box {
-		h.log.Warn("manifest request refused", "topic", m.Topic, "err", err)
+		h.log.Warn("manifest request refused", "topic", m.Topic, "err", wire.Refusal(err, r.Box, t.Box))
 		return
 	}
 	if h.cfg.Manifests == nil {

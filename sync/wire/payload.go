@@ -438,3 +438,12 @@ func Split(event string, version, base uint64, raw []byte) ([]ManifestChunk, err
 	}
 	return out, nil
 }
+
+// Refusal returns why a received payload is refused: the decoding error
+// err, or else that it names box got where want was expected.
+func Refusal(err error, got, want string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: names box %q, expected %q", ErrInvalid, got, want)
+}
