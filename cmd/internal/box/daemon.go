@@ -14,15 +14,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"venuebox/cmd/internal/config"
 	"venuebox/cmd/internal/gate"
+	"venuebox/cmd/internal/hardware"
 	"venuebox/cmd/internal/ticket"
 	"venuebox/device"
-	"venuebox/device/serialport"
-	"venuebox/device/serialscan"
 	"venuebox/device/sim"
 	"venuebox/store"
 	"venuebox/sync/boxsync"
@@ -39,10 +39,13 @@ type Daemon struct {
 	Store   *store.Store
 	Addr    net.Addr     // where the HTTP API listens
 	Scanner *sim.Scanner // the simulated scanner, when the config asks for one
+	Cards   *sim.Scanner // the simulated card reader, likewise
 	srv     *http.Server
 	ln      net.Listener
 	log     *slog.Logger
 	scanner OpenScanner
+	cards   OpenCardReader
+	closers []io.Closer   // devices opened once, closed at shutdown
 	sync    *boxsync.Sync // nil without a broker
 }
 
@@ -80,10 +83,9 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 		DoubleScanWindow: cfg.Policy.DoubleScanWindow, Reentry: cfg.Policy.Reentry,
 		FeverC: cfg.Policy.FeverC, ClockSkew: cfg.Policy.ClockSkew,
 	}, Staff: cfg.Staff}
-	if t := cfg.Devices.Thermo; t != nil && t.Driver == config.ThermoSim {
-		opts.Thermometer = sim.NewThermometer(36.5)
+	if err := d.openDevices(cfg.Devices, &opts); err != nil {
+		return err
 	}
-	unsupported(cfg.Devices, d.log)
 	if cfg.MQTT.URL != "" {
 		var err error
 		d.sync, err = boxsync.New(boxsync.Config{
@@ -114,16 +116,12 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 			d.log.Error("manifest file not applied; the box runs on the cache it has", "file", cfg.Manifest, "err", err)
 		}
 	}
-	if s := cfg.Devices.Scanner; s != nil && s.Driver == config.ScannerSim {
-		d.Scanner = sim.NewScanner("scanner")
-	}
 	d.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("box: listen: %w", err)
 	}
 	d.Addr = d.ln.Addr()
 	d.srv = &http.Server{Handler: d.observe(cfg, b.Handler()), ReadHeaderTimeout: 5 * time.Second}
-	d.scanner = scannerOpener(cfg.Devices.Scanner, d.Scanner, d.log)
 	return nil
 }
 
@@ -140,6 +138,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	devCtx, stopDevices := context.WithCancel(ctx)
 	if d.scanner != nil {
 		wg.Go(func() { d.Box.ReadScanner(devCtx, "scanner", d.obs.timed(d.scanner)) })
+	}
+	if d.cards != nil {
+		wg.Go(func() { d.Box.ReadCards(devCtx, "card-reader", d.cards) })
 	}
 	if d.sync != nil {
 		wg.Go(func() {
@@ -160,64 +161,74 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.srv.Shutdown(shut) // a stream still open past the timeout is cut
 	cancel()
 	wg.Wait()
+	for _, c := range slices.Backward(d.closers) {
+		if cerr := c.Close(); cerr != nil {
+			d.log.Warn("device not closed", "err", cerr)
+		}
+	}
 	if cerr := d.Store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// scannerOpener returns how to open the configured scanner, or nil.
-func scannerOpener(c *config.Scanner, simulated *sim.Scanner, log *slog.Logger) OpenScanner {
-	switch {
-	case c == nil:
-		return nil
-	case c.Driver == config.ScannerSim:
-		return func() (device.Scanner, io.Closer, error) { return simulated, nil, nil }
-	case c.Driver == config.ScannerSerial:
-		suffix, err := serialscan.ParseSuffix(c.Suffix)
-		if err != nil {
-			suffix = serialscan.SuffixCR
+// openDevices prepares the configured devices. A scanner or card reader
+// that is not there yet is opened again and again by its read loop; a
+// thermometer or signal that fails to open is logged and the gate runs
+// without it. Only a configuration no driver can serve is an error.
+func (d *Daemon) openDevices(devs config.Devices, opts *Options) error {
+	var err error
+	if c := devs.Scanner; c != nil {
+		if c.Driver == config.ScannerSim {
+			d.Scanner = sim.NewScanner("scanner")
 		}
-		return func() (device.Scanner, io.Closer, error) {
-			port, err := serialport.Open(c.Port, &serialport.Opts{Baud: c.Baud})
-			if err != nil {
-				return nil, nil, err
-			}
-			o := serialscan.DefaultOpts
-			o.Suffix, o.Logger = suffix, log
-			s, err := serialscan.New(port, &o)
-			if err != nil {
-				port.Close()
-				return nil, nil, err
-			}
-			return s, port, nil
+		var open hardware.Opener[device.Scanner]
+		if open, err = hardware.Scanner(context.Background(), c, d.Scanner, d.log.With("dev", "scanner")); err != nil {
+			return err
+		}
+		d.scanner = OpenScanner(open)
+	}
+	if c := devs.NFC; c != nil {
+		if c.Driver == config.NFCSim {
+			d.Cards = sim.NewScanner("card-reader")
+		}
+		var open hardware.Opener[device.CardReader]
+		if open, err = hardware.CardReader(c, d.Cards, d.log.With("dev", "card-reader")); err != nil {
+			return err
+		}
+		d.cards = OpenCardReader(open)
+	}
+	if c := devs.Thermo; c != nil {
+		th, closer, err := hardware.Thermometer(c, d.log.With("dev", "thermometer"))
+		if err != nil {
+			d.log.Error("thermometer not available; the gate runs without temperatures", "err", err)
+		} else {
+			opts.Thermometer = th
+			d.addCloser(closer)
 		}
 	}
-	log.Warn("scanner driver not supported by this build", "driver", c.Driver)
+	if c := devs.Signal; c != nil {
+		sig, err := hardware.Signal(c, d.log.With("dev", "signal"))
+		if err != nil {
+			d.log.Error("signal outputs not available; the gate runs without lights and relay", "err", err)
+		} else {
+			opts.Signal = sig
+			d.addCloser(haltCloser{sig})
+		}
+	}
 	return nil
 }
 
-// unsupported logs the configured devices this build has no driver for:
-// the box runs without them rather than refusing to start.
-func unsupported(devs config.Devices, log *slog.Logger) {
-	if n := devs.NFC; n != nil && n.Driver != config.NFCSim {
-		log.Warn("card reader driver not supported by this build; running without it", "driver", n.Driver)
-	}
-	if t := devs.Thermo; t != nil && t.Driver != config.ThermoSim {
-		log.Warn("thermometer driver not supported by this build; running without it", "driver", t.Driver)
-	}
-	if devs.Signal != nil {
-		log.Warn("signal outputs not supported by this build; running without them")
+func (d *Daemon) addCloser(c io.Closer) {
+	if c != nil {
+		d.closers = append(d.closers, c)
 	}
 }
 
-// digest names a configuration: the SHA-256 of its canonical JSON form, so
-// that the audit log records each change of configuration.
-func digest(cfg *config.Box) string {
-	b, _ := json.Marshal(cfg) // a Box of plain fields always marshals
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
+// haltCloser closes a device by halting it.
+type haltCloser struct{ dev interface{ Halt() error } }
+
+func (h haltCloser) Close() error { return h.dev.Halt() }
 
 // verifier checks HQ's signature on a command with the trusted keys of
 // the key id the command names.
@@ -234,4 +245,12 @@ func verifier(trust *ticket.Keyring) func(key string, msg, sig []byte) bool {
 		}
 		return false
 	}
+}
+
+// digest names a configuration: the SHA-256 of its canonical JSON form, so
+// that the audit log records each change of configuration.
+func digest(cfg *config.Box) string {
+	b, _ := json.Marshal(cfg) // a Box of plain fields always marshals
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
