@@ -475,3 +475,50 @@ func TestStart_badManifestFileKeepsTheGate(t *testing.T) {
 		d.ln.Close()
 	}
 }
+
+// garbage is a scanner that floods unreadable input without pause.
+type garbage struct{}
+
+func (garbage) Scan(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return "\x01\x02", device.ErrUnreadable
+}
+func (garbage) String() string { return "garbage" }
+
+// TestReadScanner_floodDoesNotStarveOthers floods the box from one device
+// while another delivers cards: the cards are decided at once, and the
+// flood records only a few unreadable check-ins.
+func TestReadScanner_floodDoesNotStarveOthers(t *testing.T) {
+	f := newFixture(t, defaultPolicy())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() {
+		f.box.ReadScanner(ctx, "scanner", func() (device.Scanner, io.Closer, error) { return garbage{}, nil, nil })
+		done <- struct{}{}
+	}()
+	cards := &flaky{codes: make(chan string, 4)}
+	go func() {
+		f.box.ReadScanner(ctx, "second-scanner", func() (device.Scanner, io.Closer, error) { return cards, nil, nil })
+		done <- struct{}{}
+	}()
+	time.Sleep(300 * time.Millisecond) // the flood runs
+	cards.codes <- f.codes[3]
+	deadline := time.After(10 * time.Second)
+	for admitted := false; !admitted; {
+		select {
+		case <-deadline:
+			t.Fatal("the other device's scan was not decided during the flood")
+		case <-time.After(20 * time.Millisecond):
+			uses, _ := f.store.Admissions(DemoEvent, "4")
+			admitted = len(uses) == 1
+		}
+	}
+	cancel()
+	<-done
+	<-done
+	if q, _ := f.store.Queued(); q > 10 {
+		t.Fatalf("the flood recorded %d check-ins", q)
+	}
+}

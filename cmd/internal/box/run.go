@@ -75,11 +75,27 @@ func (b *Box) readDevice(ctx context.Context, name string, kind Kind, open func(
 	}
 }
 
+// unreadableEvery bounds how often one device's unreadable input is
+// recorded: a device flooding garbage must not fill the store or hold the
+// store's write lock the other devices need.
+const unreadableEvery = 500 * time.Millisecond
+
 func (b *Box) readUntilError(ctx context.Context, kind Kind, read func(context.Context) (string, error)) error {
+	var lastUnreadable time.Time
+	dropped := 0
 	for {
 		input, err := read(ctx)
 		switch {
 		case errors.Is(err, device.ErrUnreadable):
+			if time.Since(lastUnreadable) < unreadableEvery {
+				dropped++
+				continue
+			}
+			if dropped > 0 {
+				b.log.Warn("unreadable input not recorded: the device sends garbage", "dropped", dropped)
+				dropped = 0
+			}
+			lastUnreadable = time.Now()
 			b.Unreadable(input) // recorded and logged inside
 			continue
 		case err != nil:
