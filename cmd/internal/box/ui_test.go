@@ -533,6 +533,12 @@ func TestKiosk(t *testing.T) {
 		}
 		p.assertMasked("lookup by phone")
 		p.screenshot("staff")
+		// The language switch is under the staff screen: press it from script.
+		p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('lang').click()`))
+		p.waitJS(`document.querySelector('[data-tab="lookup"]').textContent === 'Look up'`)
+		p.screenshot("staff-en")
+		p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('lang').click()`))
+		p.waitJS(`document.querySelector('[data-tab="lookup"]').textContent === '查找'`)
 
 		p.do(chromedp.SetValue(chromedp.CSS("#q"), "赵敏"))
 		p.click(`#lookup-form button[type="submit"]`)
