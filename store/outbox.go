@@ -81,8 +81,9 @@ func (s *Store) CheckIns(limit int) ([]CheckIn, error) {
 }
 
 // AddPeer records a check-in made at another gate of the venue, once per
-// nonce, so that a ticket admitted there is already used here. It reports
-// whether the check-in was new.
+// nonce, so that a ticket admitted there is already used here, and one
+// undone there by staff may enter here again. It reports whether the
+// check-in was new.
 func (s *Store) AddPeer(c CheckIn) (bool, error) {
 	if c.Nonce == "" || c.Box == s.id.Box {
 		return false, errors.New("store: add peer: no nonce, or the check-in is this box's own")
@@ -97,7 +98,19 @@ func (s *Store) AddPeer(c CheckIn) (bool, error) {
 		if err := putJSON(peers, []byte(c.Nonce), c); err != nil {
 			return err
 		}
-		if c.Verdict != "admitted" || c.Event == "" || c.Ticket == "" {
+		if c.Event == "" || c.Ticket == "" {
+			return nil
+		}
+		if c.Reason == ReasonUndo {
+			// Staff at that gate undid an admission: the ticket may enter
+			// again here too.
+			undone, _ := StaffNote(c)
+			if ev := eventBucket(tx, c.Event); ev != nil && ev.Bucket(bUses) != nil && undone != "" {
+				return dropUse(ev, c.Ticket, undone)
+			}
+			return nil
+		}
+		if c.Verdict != "admitted" {
 			return nil
 		}
 		ev, err := tx.CreateBucketIfNotExists([]byte("ev/" + c.Event))

@@ -372,3 +372,22 @@ func TestNoteConfig_auditsChanges(t *testing.T) {
 		t.Fatalf("config entries %q", configs)
 	}
 }
+
+func TestAddPeer_undoAtAnotherGate(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "box.db"))
+	if err := s.ApplyManifest(snapshot("ev1", 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	admitted := CheckIn{Nonce: newNonce(seqKey(1, 5)), Box: "gate-2", Gate: "gate-2", Event: "ev1", Ticket: "2", Verdict: "admitted", Reason: "ok", At: time.Now()}
+	if _, err := s.AddPeer(admitted); err != nil {
+		t.Fatal(err)
+	}
+	undo := CheckIn{Nonce: newNonce(seqKey(1, 6)), Box: "gate-2", Gate: "gate-2", Event: "ev1", Ticket: "2", Verdict: "rejected",
+		Reason: ReasonUndo, Staff: "s1", Note: "undo " + admitted.Nonce + ": turnstile jammed", At: time.Now()}
+	if _, err := s.AddPeer(undo); err != nil {
+		t.Fatal(err)
+	}
+	if uses, _ := s.Admissions("ev1", "2"); len(uses) != 0 {
+		t.Fatalf("after the peer's undo the ticket still has %d admissions", len(uses))
+	}
+}

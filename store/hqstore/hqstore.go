@@ -7,7 +7,8 @@
 // Layout (schema version 1): bucket "checkins" nonce → JSON CheckIn;
 // "seq" box 0x00 boot(8) seq(8) → nonce; "events" event 0x00 at(8) nonce →
 // nil; "admits" event 0x00 ticket 0x00 nonce → nil for first-time
-// admissions; "boxes" box → JSON Box; "meta" schema → version.
+// admissions not undone; "undone" nonce → nil for admissions staff undid;
+// "boxes" box → JSON Box; "meta" schema → version.
 package hqstore
 
 import (
@@ -18,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,6 +33,7 @@ var (
 	bSeq      = []byte("seq")
 	bEvents   = []byte("events")
 	bAdmits   = []byte("admits")
+	bUndone   = []byte("undone")
 	bBoxes    = []byte("boxes")
 	bMeta     = []byte("meta")
 )
@@ -58,6 +61,24 @@ type CheckIn struct {
 	Note       string    `json:"note,omitempty"`
 	Historical bool      `json:"historical,omitempty"`
 	Received   time.Time `json:"received"`
+}
+
+// Undoes returns the nonce of the admission c undoes, for a staff undo
+// (reason "undo", note "undo <nonce>: <why>" as the box's store writes
+// it), or "".
+func (c *CheckIn) Undoes() string {
+	if c.Reason != "undo" || c.Staff == "" {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(c.Note, "undo ")
+	if !ok {
+		return ""
+	}
+	nonce, _, ok := strings.Cut(rest, ": ")
+	if !ok || nonce == "" {
+		return ""
+	}
+	return nonce
 }
 
 // FirstEntry reports whether c is a first-time admission: the kind that
@@ -128,7 +149,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("hqstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bCheckins, bSeq, bEvents, bAdmits, bBoxes, bMeta} {
+		for _, b := range [][]byte{bCheckins, bSeq, bEvents, bAdmits, bUndone, bBoxes, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -229,7 +250,17 @@ func (s *Store) Ingest(cs []CheckIn) (Result, error) {
 				if err := ev.Put(eventKey(c), nil); err != nil {
 					return err
 				}
-				if c.FirstEntry() {
+				if undone := c.Undoes(); undone != "" {
+					// Staff undid an admission (the person did not pass): it
+					// no longer counts, whichever of the two arrives first.
+					if err := tx.Bucket(bUndone).Put([]byte(undone), nil); err != nil {
+						return err
+					}
+					if err := ad.Delete(append(admitPrefix(c.Event, c.Ticket), undone...)); err != nil {
+						return err
+					}
+				}
+				if c.FirstEntry() && tx.Bucket(bUndone).Get([]byte(c.Nonce)) == nil {
 					p := admitPrefix(c.Event, c.Ticket)
 					cur := ad.Cursor()
 					if k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p) {

@@ -274,8 +274,8 @@ func (s *Sync) onPeer(_ context.Context, m mqttconn.Message) {
 		return
 	}
 	for _, c := range b.CheckIns {
-		if c.Verdict != "admitted" {
-			continue
+		if c.Verdict != "admitted" && c.Reason != "undo" {
+			continue // only admissions and their undoing matter to other gates
 		}
 		if _, err := s.st.AddPeer(c); err != nil {
 			s.log.Error("peer check-in not recorded", "peer", b.Box, "err", err)
