@@ -36,6 +36,7 @@ type HQ struct {
 	log   *slog.Logger
 	srv   *http.Server
 	ln    net.Listener
+	obs   *observer // health, metrics and systemd notifications
 }
 
 // Start opens HQ's store and manifests, prepares the broker connection and
@@ -49,6 +50,7 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 		return nil, fmt.Errorf("hq: token: %w", err)
 	}
 	h := &HQ{token: strings.TrimSpace(string(token)), log: log}
+	h.obs = newObserver(h)
 	if len(h.token) < 16 {
 		return nil, fmt.Errorf("hq: token in %s is shorter than 16 characters", cfg.TokenFile)
 	}
@@ -70,7 +72,7 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 			Group: "venuebox-hq", Manifests: h.lib,
 			Sign:    func(msg []byte) []byte { return ed25519.Sign(priv, msg) },
 			SignKey: ticket.KeyIDOf(priv.Public().(ed25519.PublicKey)).String(),
-		}, h.Store, log)
+		}, h.obs.store(h.Store), log)
 		if err != nil {
 			h.Store.Close()
 			return nil, err
@@ -81,7 +83,7 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 		return nil, fmt.Errorf("hq: listen: %w", err)
 	}
 	h.Addr = h.ln.Addr()
-	h.srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	h.srv = &http.Server{Handler: h.obs.handler(h.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	return h, nil
 }
 
@@ -102,6 +104,7 @@ func (h *HQ) Run(ctx context.Context) error {
 		})
 	}
 	h.log.Info("hq running", "http", h.Addr.String())
+	defer h.obs.supervise(ctx)()
 	var err error
 	select {
 	case <-ctx.Done():
