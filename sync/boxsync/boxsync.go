@@ -76,6 +76,9 @@ type Config struct {
 	Verify func(key string, msg, sig []byte) bool
 	// Now is the box's clock; nil means time.Now.
 	Now func() time.Time
+	// Audit is the box's audit log, uploaded for HQ to verify; nil
+	// uploads none.
+	Audit AuditLog
 }
 
 // Sync is a box's end of sync.
@@ -90,6 +93,9 @@ type Sync struct {
 	acks   chan wire.Ack
 	chunks chan wire.ManifestChunk
 	live   chan []CheckIn
+
+	auditAcks chan wire.Ack // acks that carry HQ's audit mark
+	auditUp   chan struct{} // a new connection: ask HQ for its mark
 
 	session     atomic.Uint64
 	upSince     atomic.Int64 // unix nanos of the current connection, 0 when down
@@ -133,7 +139,8 @@ func New(cfg Config, st Store, log *slog.Logger, apply ApplyFunc) (*Sync, error)
 	}
 	s := &Sync{cfg: cfg, st: st, log: log.With("box", cfg.Box), apply: apply,
 		kick: make(chan struct{}, 1), acks: make(chan wire.Ack, 64), chunks: make(chan wire.ManifestChunk, 64),
-		live: make(chan []CheckIn, 256), connectedCh: make(chan struct{}, 1), inflight: map[string]time.Time{}}
+		live: make(chan []CheckIn, 256), connectedCh: make(chan struct{}, 1), inflight: map[string]time.Time{},
+		auditAcks: make(chan wire.Ack, 16), auditUp: make(chan struct{}, 1)}
 	s.session.Store(uint64(cfg.Now().UnixNano()))
 	s.failures.Store(int32(cfg.OfflineAfter)) // offline until first connected
 	state := s.topic(wire.KindState)
@@ -148,6 +155,10 @@ func New(cfg Config, st Store, log *slog.Logger, apply ApplyFunc) (*Sync, error)
 		s.failures.Store(0)
 		select {
 		case s.connectedCh <- struct{}{}:
+		default:
+		}
+		select {
+		case s.auditUp <- struct{}{}:
 		default:
 		}
 		s.Kick()
@@ -242,6 +253,10 @@ func (s *Sync) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.sendLoop(ctx) }()
 	go func() { defer wg.Done(); s.manifestLoop(ctx) }()
+	if s.cfg.Audit != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.auditLoop(ctx) }()
+	}
 	err := s.conn.Run(ctx)
 	wg.Wait()
 	return err
@@ -252,6 +267,15 @@ func (s *Sync) onAck(ctx context.Context, m mqttconn.Message) {
 	if err := wire.Decode(m.Payload, &a); err != nil || a.Box != s.cfg.Box {
 		s.log.Warn("ack refused", "err", wire.Refusal(err, a.Box, s.cfg.Box))
 		return
+	}
+	if a.Audit != nil {
+		select {
+		case s.auditAcks <- a:
+		default: // the audit loop is behind; the next ack carries the mark again
+		}
+		if len(a.Nonces) == 0 && len(a.Missing) == 0 {
+			return
+		}
 	}
 	select {
 	case s.acks <- a:

@@ -65,6 +65,9 @@ type Config struct {
 	SignKey string
 	// CommandTTL is how long a command stays valid (default 10 min).
 	CommandTTL time.Duration
+	// Audit keeps and verifies the boxes' audit chains; nil ignores
+	// audit batches (and acknowledges none, so boxes keep them).
+	Audit AuditStore
 	// Now is HQ's clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,6 +80,8 @@ type HQ struct {
 	conn *mqttconn.Conn
 	in   chan inbound
 	acks chan outbound
+
+	audits chan auditIn
 }
 
 type inbound struct {
@@ -100,7 +105,7 @@ func New(cfg Config, st Store, log *slog.Logger) (*HQ, error) {
 	if cfg.CommandTTL <= 0 {
 		cfg.CommandTTL = 10 * time.Minute
 	}
-	h := &HQ{cfg: cfg, st: st, log: log, in: make(chan inbound, 256), acks: make(chan outbound, 1024)}
+	h := &HQ{cfg: cfg, st: st, log: log, in: make(chan inbound, 256), acks: make(chan outbound, 1024), audits: make(chan auditIn, 64)}
 	var err error
 	h.conn, err = mqttconn.New(cfg.MQTT, log)
 	if err != nil {
@@ -122,6 +127,12 @@ func (h *HQ) Run(ctx context.Context) error {
 		{wire.Shared(h.cfg.Group, wire.AllBoxesFilter(wire.KindManifestReq)), h.onManifestRequest},
 		{wire.AllBoxesFilter(wire.KindState), h.onState},
 	}
+	if h.cfg.Audit != nil {
+		subs = append(subs, struct {
+			filter string
+			h      func(context.Context, mqttconn.Message)
+		}{wire.Shared(h.cfg.Group, wire.AllBoxesFilter(wire.KindAudit)), h.onAudit})
+	}
 	for _, s := range subs {
 		f := s.h
 		if err := h.conn.Subscribe(s.filter, 1, func(m mqttconn.Message) { f(ctx, m) }); err != nil {
@@ -138,9 +149,17 @@ func (h *HQ) Run(ctx context.Context) error {
 		defer close(ackDone)
 		h.ackLoop(ctx)
 	}()
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		if h.cfg.Audit != nil {
+			h.auditLoop(ctx)
+		}
+	}()
 	err := h.conn.Run(ctx)
 	<-done
 	<-ackDone
+	<-auditDone
 	return err
 }
 

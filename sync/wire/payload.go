@@ -87,6 +87,9 @@ type Ack struct {
 	Missing []Range   `json:"missing,omitempty"`
 	Echo    time.Time `json:"echo"`
 	HQTime  time.Time `json:"hq_time"`
+	// Audit, in the answer to an AuditBatch, is how far HQ holds and has
+	// verified the box's audit chain: the box sends what follows.
+	Audit *AuditMark `json:"audit,omitempty"`
 }
 
 // A State is a box's birth message (Online true, retained) or its last will
@@ -318,6 +321,11 @@ func (a *Ack) Validate() error {
 	for _, r := range a.Missing {
 		if r.From == 0 || r.To < r.From {
 			return fmt.Errorf("%w: missing range %d-%d", ErrInvalid, r.From, r.To)
+		}
+	}
+	if a.Audit != nil {
+		if err := a.Audit.Validate(); err != nil {
+			return fmt.Errorf("audit mark: %w", err)
 		}
 	}
 	return nil

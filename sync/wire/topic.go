@@ -27,6 +27,7 @@ const (
 	KindManifestReq Kind = "manifest-req" // box → HQ: ManifestRequest
 	KindManifest    Kind = "manifest"     // HQ → box or venue: ManifestChunk
 	KindRevoke      Kind = "revoke"       // HQ → venue: Revocation
+	KindAudit       Kind = "audit"        // box → HQ: AuditBatch
 )
 
 // A Topic is a parsed topic name. Box is empty for venue-level topics.
@@ -72,7 +73,7 @@ func Shared(group, filter string) string {
 	return "$share/" + group + "/" + filter
 }
 
-var boxKinds = map[Kind]bool{KindCheckins: true, KindAck: true, KindState: true, KindManifestReq: true, KindManifest: true}
+var boxKinds = map[Kind]bool{KindCheckins: true, KindAck: true, KindState: true, KindManifestReq: true, KindManifest: true, KindAudit: true}
 var venueKinds = map[Kind]bool{KindManifest: true, KindRevoke: true}
 
 // ParseTopic parses a topic name as written by String. It refuses names

@@ -190,6 +190,8 @@ func FuzzDecodeOthers(f *testing.F) {
 		&State{Box: "gate-1", Online: true, Manifests: map[string]uint64{"ev": 3}},
 		&ManifestRequest{Box: "gate-1", Have: map[string]uint64{"ev": 1}, Resume: &Resume{Event: "ev", Version: 2, Next: 1}},
 		&Revocation{Event: "ev", Tickets: []string{"t1"}, At: time.Unix(1, 0), Expires: time.Unix(600, 0), Key: "ab12", Sig: make([]byte, 64)},
+		sampleAudit(3),
+		&AuditBatch{Box: "gate-1"},
 	} {
 		raw, err := Encode(p)
 		if err != nil {
@@ -208,7 +210,7 @@ func FuzzDecodeOthers(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		for _, p := range []Payload{&Ack{}, &State{}, &ManifestRequest{}, &Revocation{}} {
+		for _, p := range []Payload{&Ack{}, &State{}, &ManifestRequest{}, &Revocation{}, &AuditBatch{}} {
 			if Decode(raw, p) == nil {
 				if _, err := Encode(p); err != nil {
 					t.Fatalf("valid %T does not re-encode: %v", p, err)

@@ -92,6 +92,7 @@ func (d *Daemon) start(cfg *config.Box, trust *ticket.Keyring) error {
 			Org: cfg.Box.Org, Venue: cfg.Box.Venue, Box: cfg.Box.ID,
 			MQTT:   mqttconn.Config{URL: cfg.MQTT.URL, CAFile: cfg.MQTT.CA, CertFile: cfg.MQTT.Cert, KeyFile: cfg.MQTT.Key},
 			Verify: verifier(trust),
+			Audit:  syncStore{d.Store},
 		}, syncStore{d.Store}, d.log, func(raw []byte) error { return d.Box.ApplyManifest(raw) })
 		if err != nil {
 			return err

@@ -69,7 +69,7 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 		h.sync, err = hqsync.New(hqsync.Config{
 			MQTT: mqttconn.Config{URL: cfg.MQTT.URL, ClientID: fmt.Sprintf("hq-%s-%d", host, os.Getpid()),
 				CAFile: cfg.MQTT.CA, CertFile: cfg.MQTT.Cert, KeyFile: cfg.MQTT.Key},
-			Group: "venuebox-hq", Manifests: h.lib,
+			Group: "venuebox-hq", Manifests: h.lib, Audit: h.Store,
 			Sign:    func(msg []byte) []byte { return ed25519.Sign(priv, msg) },
 			SignKey: ticket.KeyIDOf(priv.Public().(ed25519.PublicKey)).String(),
 		}, h.obs.store(h.Store), log)

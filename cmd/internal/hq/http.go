@@ -95,6 +95,9 @@ type BoxStatus struct {
 	ClockOffsetMS   int64             `json:"clock_offset_ms"`
 	ClockDrift      bool              `json:"clock_drift"`
 	Gaps            int               `json:"gaps"`
+	// Audit is the box's audit chain as HQ verified it; absent until the
+	// box sent any.
+	Audit *AuditStatus `json:"audit,omitempty"`
 }
 
 func (h *HQ) serveBoxes(w http.ResponseWriter, r *http.Request) {
@@ -103,10 +106,16 @@ func (h *HQ) serveBoxes(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusInternalServerError, "fleet unavailable", err)
 		return
 	}
+	audit, err := h.Store.AuditStates()
+	if err != nil {
+		h.fail(w, http.StatusInternalServerError, "audit states unavailable", err)
+		return
+	}
 	out := make([]BoxStatus, 0, len(boxes))
 	for _, b := range boxes {
 		out = append(out, BoxStatus{Box: b.Box, Org: b.Org, Venue: b.Venue, Online: b.Online, LastSeen: b.LastSeen,
-			Queued: b.Queued, ManifestVersion: b.Manifests, ClockOffsetMS: b.OffsetMS, ClockDrift: hqsync.Drifting(b), Gaps: len(b.Gaps)})
+			Queued: b.Queued, ManifestVersion: b.Manifests, ClockOffsetMS: b.OffsetMS, ClockDrift: hqsync.Drifting(b), Gaps: len(b.Gaps),
+			Audit: auditStatus(audit, b.Box)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
