@@ -29,5 +29,7 @@
 //	outbox    boot(8) seq(8) → nonce, until HQ acknowledges; a nonce is
 //	          hex(boot, seq, 8 random bytes), so an ack finds its entry
 //	peers     nonce → CheckIn made at another gate
+//	resolved  nonce of an admission staff undid, or of a hold staff
+//	          resolved → nonce of the check-in that did it (staff.go)
 //	audit     seq(8) → Entry
 package store
