@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"venuebox/cmd/internal/config"
-	"venuebox/cmd/internal/ticket"
 	"venuebox/device/ptytest"
 )
 
@@ -19,21 +17,7 @@ import (
 // reported down and the daemon keeps running; plugged back in, it is read
 // again and the next code is decided.
 func TestDaemon_scannerReplugged(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := ticket.GenerateKey(dir); err != nil {
-		t.Fatal(err)
-	}
-	priv, err := ticket.LoadPrivateKey(filepath.Join(dir, "signing.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	codes, raw, err := DemoManifest(priv, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, codes := demoFiles(t, 5)
 	pair := ptytest.New(t)
 	d, err := Start(&config.Box{
 		Box: config.Identity{ID: "gate-1", Venue: "v", Org: "o"}, StateDir: filepath.Join(dir, "state"),

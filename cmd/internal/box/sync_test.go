@@ -66,22 +66,8 @@ func eventually(t *testing.T, what string, within time.Duration, ok func() bool)
 // it returns.
 func TestSync_gatesInStepAndHQHoldsEach(t *testing.T) {
 	broker := mqtttest.Start(t, nil)
-	keyDir := t.TempDir()
-	if _, err := ticket.GenerateKey(keyDir); err != nil {
-		t.Fatal(err)
-	}
-	priv, err := ticket.LoadPrivateKey(filepath.Join(keyDir, "signing.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	codes, raw, err := DemoManifest(priv, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyDir, _, codes := demoFiles(t, 50)
 	mf := filepath.Join(keyDir, "manifest.json")
-	if err := os.WriteFile(mf, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
 
 	hqs, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -177,22 +163,8 @@ func TestSync_gatesInStepAndHQHoldsEach(t *testing.T) {
 // trust, expired, and one properly signed; only the last is applied.
 func TestSync_revocationMustBeSignedAndFresh(t *testing.T) {
 	broker := mqtttest.Start(t, nil)
-	keyDir := t.TempDir()
-	if _, err := ticket.GenerateKey(keyDir); err != nil {
-		t.Fatal(err)
-	}
-	priv, err := ticket.LoadPrivateKey(filepath.Join(keyDir, "signing.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, raw, err := DemoManifest(priv, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyDir, priv, _ := demoFiles(t, 10)
 	mf := filepath.Join(keyDir, "manifest.json")
-	if err := os.WriteFile(mf, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	d := startDaemon(t, "gate-1", broker.URL, keyDir, mf)
 	eventually(t, "online", 10*time.Second, func() bool { s, _ := d.Box.Status(); return s.Online })
 
@@ -238,4 +210,27 @@ func TestSync_revocationMustBeSignedAndFresh(t *testing.T) {
 			t.Errorf("ticket %s revoked by a revocation that must be refused", id)
 		}
 	}
+}
+
+// demoFiles writes a signing key pair and a signed manifest of n demo
+// tickets (manifest.json) into a new folder, and returns the folder, the
+// key and the tickets' codes.
+func demoFiles(t *testing.T, n int) (dir string, priv ed25519.PrivateKey, codes []string) {
+	t.Helper()
+	dir = t.TempDir()
+	if _, err := ticket.GenerateKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ticket.LoadPrivateKey(filepath.Join(dir, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, raw, err := DemoManifest(priv, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, priv, codes
 }
