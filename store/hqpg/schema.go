@@ -75,6 +75,22 @@ CREATE TABLE manifests (
 	updated_at timestamptz NOT NULL DEFAULT now()
 );
 `},
+	{3, "the boxes' audit chains as HQ verified them", `
+-- rec is hqstore.AuditState as JSON; its row lock serialises one box's
+-- verification.
+CREATE TABLE audit_state (
+	box text COLLATE "C" PRIMARY KEY,
+	rec jsonb NOT NULL
+);
+-- Each entry HQ holds, by box, epoch and sequence (hqstore.AuditEntry).
+CREATE TABLE audit_entries (
+	box   text COLLATE "C" NOT NULL,
+	epoch integer NOT NULL,
+	seq   bigint NOT NULL,
+	rec   jsonb NOT NULL,
+	PRIMARY KEY (box, epoch, seq)
+);
+`},
 }
 
 // Schema is the version this code writes and reads.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"venuebox/store"
 	"venuebox/store/hqstore"
 )
 
@@ -29,6 +30,10 @@ type Store interface {
 	Conflicts(event string) ([]hqstore.Conflict, error)
 	Count() (int, error)
 	Get(nonce string) (hqstore.CheckIn, bool, error)
+	UpdateAudit(box string, f func(*hqstore.AuditState) ([]hqstore.AuditEntry, error)) (hqstore.AuditState, error)
+	AuditStates() (map[string]hqstore.AuditState, error)
+	AuditEntries(box string, epoch uint32, after uint64, limit int) ([]hqstore.AuditEntry, error)
+	ClearAuditBreak(box, by string, at time.Time) (hqstore.AuditState, error)
 	// Check verifies the store's own consistency.
 	Check() error
 	Close() error
@@ -65,6 +70,8 @@ func Run(t *testing.T, h Harness) {
 		{"UpdateBoxAuditState", testUpdateBoxAuditState},
 		{"ConcurrentIngest", testConcurrentIngest},
 		{"ConcurrentUpdateBox", testConcurrentUpdateBox},
+		{"AuditChain", testAuditChain},
+		{"ConcurrentUpdateAudit", testConcurrentUpdateAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, h) })
@@ -381,6 +388,8 @@ func fill(t *testing.T, v any, salt int) {
 			*x = fmt.Sprintf("%s-%d", name, salt)
 		case *uint64:
 			*x = uint64(10*salt + i + 1)
+		case *uint32:
+			*x = uint32(20*salt + i + 1)
 		case *int:
 			*x = 100*salt + i + 1
 		case *int64:
@@ -398,6 +407,10 @@ func fill(t *testing.T, v any, salt int) {
 			*x = map[uint64]uint64{1: uint64(salt + 2), 3: 4}
 		case *[]hqstore.Gap:
 			*x = []hqstore.Gap{{Boot: 3, From: 2, To: 3}}
+		case *[]hqstore.AuditMark:
+			*x = []hqstore.AuditMark{{Seq: uint64(salt), Digest: "d1"}, {Seq: uint64(salt + 4), Digest: "d2"}}
+		case *[]hqstore.AuditBreak:
+			*x = []hqstore.AuditBreak{{Seq: uint64(salt), Reason: hqstore.BreakAltered, Detail: "hash differs", Found: T0.Add(time.Minute)}}
 		default:
 			t.Fatalf("hqstoretest: fill: field %s of type %s: teach fill a value for it", sf.Name, sf.Type)
 		}
@@ -636,5 +649,116 @@ func testConcurrentUpdateBox(t *testing.T, h Harness) {
 	wg.Wait()
 	if b := findBox(t, ss[0], "gate-1"); b.Queued != workers*each {
 		t.Fatalf("Queued = %d, want %d: an update was lost", b.Queued, workers*each)
+	}
+}
+
+func auditEntry(epoch uint32, seq uint64, bad string) hqstore.AuditEntry {
+	return hqstore.AuditEntry{Epoch: epoch, Bad: bad, Entry: store.Entry{Seq: seq, At: T0.Add(time.Duration(seq) * time.Second),
+		Kind: "decision", Actor: "gate-1", Subject: fmt.Sprintf("nonce-%d", seq), Verdict: "admitted", Reason: "ok",
+		Input: "abcd", Detail: "d", Prev: fmt.Sprintf("h%d", seq-1), Hash: fmt.Sprintf("h%d", seq)}}
+}
+
+func testAuditChain(t *testing.T, h Harness) {
+	o := h.New(t)
+	s := o(t)
+	var want hqstore.AuditState
+	fill(t, &want, 3)
+	want.Box = "gate-1"
+	var entries []hqstore.AuditEntry
+	for seq := uint64(1); seq <= 5; seq++ {
+		entries = append(entries, auditEntry(0, seq, ""))
+	}
+	got, err := s.UpdateAudit("gate-1", func(st *hqstore.AuditState) ([]hqstore.AuditEntry, error) {
+		if st.Box != "gate-1" || st.Seq != 0 || st.Broken || len(st.Breaks) != 0 {
+			t.Errorf("a new box's audit state is not zero: %+v", *st)
+		}
+		*st = want
+		return entries, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameJSON(t, "state UpdateAudit returns", got, want)
+	// An error from f stores nothing.
+	if _, err := s.UpdateAudit("gate-1", func(st *hqstore.AuditState) ([]hqstore.AuditEntry, error) {
+		st.Seq, st.Broken = 99, false
+		return []hqstore.AuditEntry{auditEntry(0, 6, "")}, fmt.Errorf("refused")
+	}); err == nil {
+		t.Fatal("UpdateAudit did not pass on f's error")
+	}
+	// A kept entry replaces the one HQ held; a new epoch is apart.
+	if _, err := s.UpdateAudit("gate-1", func(st *hqstore.AuditState) ([]hqstore.AuditEntry, error) {
+		st.Epoch++
+		return []hqstore.AuditEntry{auditEntry(0, 3, hqstore.BreakRelinked), auditEntry(st.Epoch, 1, "")}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want.Epoch++
+	entries[2].Bad = hqstore.BreakRelinked
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, o)
+	states, err := s.AuditStates()
+	if err != nil || len(states) != 1 {
+		t.Fatalf("AuditStates = %v, %v", states, err)
+	}
+	sameJSON(t, "audit state after reopen", states["gate-1"], want)
+	for _, c := range []struct {
+		epoch        uint32
+		after        uint64
+		limit        int
+		wantFrom, to int // entries[wantFrom:to]
+	}{{0, 0, 100, 0, 5}, {0, 1, 2, 1, 3}, {0, 5, 10, 5, 5}, {0, 0, 0, 0, 0}} {
+		es, err := s.AuditEntries("gate-1", c.epoch, c.after, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.wantFrom == c.to {
+			if len(es) != 0 {
+				t.Fatalf("AuditEntries(epoch %d, after %d, limit %d) = %d entries, want none", c.epoch, c.after, c.limit, len(es))
+			}
+			continue
+		}
+		sameJSON(t, fmt.Sprintf("AuditEntries(epoch %d, after %d, limit %d)", c.epoch, c.after, c.limit), es, entries[c.wantFrom:c.to])
+	}
+	if es, _ := s.AuditEntries("gate-1", want.Epoch, 0, 10); len(es) != 1 || es[0].Epoch != want.Epoch {
+		t.Fatalf("entries of the new epoch: %+v", es)
+	}
+	if es, _ := s.AuditEntries("gate-2", 0, 0, 10); len(es) != 0 {
+		t.Fatalf("entries of a box HQ has none of: %+v", es)
+	}
+	cleared, err := s.ClearAuditBreak("gate-1", "ops-7", T0.Add(2*time.Hour))
+	if err != nil || cleared.Broken || cleared.ClearedBy != "ops-7" || !cleared.ClearedAt.Equal(T0.Add(2*time.Hour)) ||
+		len(cleared.Breaks) != len(want.Breaks) {
+		t.Fatalf("ClearAuditBreak = %+v, %v", cleared, err)
+	}
+}
+
+func testConcurrentUpdateAudit(t *testing.T, h Harness) {
+	const workers, each = 4, 20
+	ss := instances(t, h, 2)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for range each {
+				if _, err := ss[w%len(ss)].UpdateAudit("gate-1", func(st *hqstore.AuditState) ([]hqstore.AuditEntry, error) {
+					st.Seq++
+					st.Entries++
+					return []hqstore.AuditEntry{auditEntry(0, st.Seq, "")}, nil
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	states, err := ss[0].AuditStates()
+	if err != nil || states["gate-1"].Seq != workers*each || states["gate-1"].Entries != workers*each {
+		t.Fatalf("AuditStates = %+v, %v: an update was lost", states, err)
+	}
+	if es, _ := ss[0].AuditEntries("gate-1", 0, 0, 1000); len(es) != workers*each {
+		t.Fatalf("%d entries, want %d", len(es), workers*each)
 	}
 }
