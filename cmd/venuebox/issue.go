@@ -2,16 +2,14 @@ package main
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
+	"venuebox/cmd/internal/issuing"
 	"venuebox/cmd/internal/manifest"
 	"venuebox/cmd/internal/ticket"
 )
@@ -153,23 +151,12 @@ type batch struct {
 }
 
 // issueTickets signs a ticket for each row, numbered from 1 in row order, and
-// the snapshot manifest that lists them. Its errors come from the input (a
-// window or zone the code format cannot carry, a field a manifest refuses).
+// the snapshot manifest that lists them (issuing.Snapshot). Its errors come
+// from the input (a window or zone the code format cannot carry, a field a
+// manifest refuses).
 func issueTickets(priv ed25519.PrivateKey, rows []attendee, o issueOpts) (*batch, error) {
-	m := &manifest.Manifest{
-		Format:   manifest.Format,
-		Event:    o.event,
-		Kind:     manifest.KindSnapshot,
-		Version:  1,
-		IssuedAt: o.now.UTC().Truncate(time.Second),
-		CardKey:  make([]byte, manifest.CardKeySize),
-		Tickets:  make([]manifest.Ticket, 0, len(rows)),
-	}
-	if _, err := rand.Read(m.CardKey); err != nil {
-		return nil, fmt.Errorf("card key: %w", err)
-	}
+	snap := issuing.Snapshot{Event: o.event, Version: 1, IssuedAt: o.now, Tickets: make([]issuing.Ticket, 0, len(rows))}
 	b := &batch{tickets: make([]issued, 0, len(rows))}
-	classes := make(map[string]bool)
 	var from, until time.Time // the window as the codes carry it, rounded to minutes
 	for i, a := range rows {
 		t := issued{attendee: a, ID: strconv.Itoa(i + 1)}
@@ -187,33 +174,11 @@ func issueTickets(priv ed25519.PrivateKey, rows []attendee, o issueOpts) (*batch
 			}
 			from, until = p.From, p.Until
 		}
-		h := ticket.Holder{Name: a.Name, Phone: a.Phone}
-		sealed, err := ticket.Seal(t.Code, h)
-		if err != nil {
-			return nil, fmt.Errorf("ticket %s (line %d): %w", t.ID, a.Line, err)
-		}
-		m.Tickets = append(m.Tickets, manifest.Ticket{
-			ID: t.ID, CodeHash: ticket.CodeHash(t.Code), Class: a.Class, Zone: o.zone, MemberLevel: a.MemberLevel,
-			NameMasked: ticket.MaskName(a.Name), PhoneMasked: ticket.MaskPhone(a.Phone), Holder: sealed,
-			From: from, Until: until,
-		})
-		if a.Class != "" {
-			classes[a.Class] = true
-		}
-		if a.CardUID != "" {
-			sealed, err := ticket.Seal(a.CardUID, h)
-			if err != nil {
-				return nil, fmt.Errorf("ticket %s (line %d): card: %w", t.ID, a.Line, err)
-			}
-			m.Cards = append(m.Cards, manifest.Card{UIDHash: ticket.CardHash(m.CardKey, a.CardUID), Ticket: t.ID, Holder: sealed})
-		}
+		snap.Tickets = append(snap.Tickets, issuing.Ticket{ID: t.ID, Code: t.Code, Holder: a, Zone: o.zone, From: from, Until: until})
 		b.tickets = append(b.tickets, t)
 	}
-	for _, c := range slices.Sorted(maps.Keys(classes)) {
-		m.Event.Classes = append(m.Event.Classes, manifest.Class{Name: c})
-	}
 	var err error
-	if b.manifest, err = manifest.Sign(priv, m); err != nil {
+	if b.manifest, err = snap.Sign(priv); err != nil {
 		return nil, err
 	}
 	return b, nil
