@@ -21,14 +21,13 @@ import (
 
 	"venuebox/cmd/internal/config"
 	"venuebox/cmd/internal/ticket"
-	"venuebox/store/hqstore"
 	"venuebox/sync/hqsync"
 	"venuebox/sync/mqttconn"
 )
 
 // HQ is a running HQ.
 type HQ struct {
-	Store *hqstore.Store
+	Store Store // bbolt (one HQ) or PostgreSQL (replicas)
 	Addr  net.Addr
 	lib   *library
 	sync  *hqsync.HQ // nil without a broker
@@ -36,15 +35,13 @@ type HQ struct {
 	log   *slog.Logger
 	srv   *http.Server
 	ln    net.Listener
-	obs   *observer // health, metrics and systemd notifications
+	obs   *observer  // health, metrics and systemd notifications
+	pub   *publisher // whether this HQ pushes manifests: always, or while it leads the replicas
 }
 
 // Start opens HQ's store and manifests, prepares the broker connection and
 // listens; Run serves.
 func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
-	if cfg.Store.Driver == config.StorePostgres {
-		return nil, errors.New("hq: the postgres store is not in this build; use store: {driver: bbolt}")
-	}
 	token, err := os.ReadFile(cfg.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("hq: token: %w", err)
@@ -61,9 +58,10 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 	if h.lib, err = openLibrary(filepath.Join(cfg.StateDir, "manifests"), priv); err != nil {
 		return nil, err
 	}
-	if h.Store, err = hqstore.Open(filepath.Join(cfg.StateDir, "hq.db"), log); err != nil {
+	if h.Store, err = openStore(cfg, log); err != nil {
 		return nil, err
 	}
+	h.pub = newPublisher(h, log)
 	if cfg.MQTT.URL != "" {
 		host, _ := os.Hostname()
 		h.sync, err = hqsync.New(hqsync.Config{
@@ -103,6 +101,7 @@ func (h *HQ) Run(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() { h.pub.run(ctx) })
 	h.log.Info("hq running", "http", h.Addr.String())
 	defer h.obs.supervise(ctx)()
 	var err error

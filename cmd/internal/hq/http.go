@@ -146,6 +146,9 @@ func (h *HQ) serveManifest(w http.ResponseWriter, r *http.Request) {
 // the fleet) and returns to how many venues. A box that misses it asks for
 // what it lacks when it connects.
 func (h *HQ) push(ctx context.Context, venue string, mf hqsync.Manifest) int {
+	if !h.pub.share(ctx, mf.Event) {
+		return 0 // another replica leads: it publishes the shared snapshot within a second
+	}
 	if h.sync == nil {
 		return 0
 	}
@@ -161,6 +164,9 @@ func (h *HQ) push(ctx context.Context, venue string, mf hqsync.Manifest) int {
 			continue
 		}
 		pushed++
+	}
+	if pushed == len(pairs) {
+		h.pub.published(ctx, mf)
 	}
 	return pushed
 }
