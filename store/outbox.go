@@ -10,12 +10,19 @@ import (
 
 // Pending returns up to limit check-ins HQ has not acknowledged, oldest
 // first.
-func (s *Store) Pending(limit int) ([]CheckIn, error) {
+func (s *Store) Pending(limit int) ([]CheckIn, error) { return s.PendingExcept(limit, nil) }
+
+// PendingExcept is Pending leaving out, without decoding them, the
+// check-ins whose nonce skip reports (sync skips those in flight).
+func (s *Store) PendingExcept(limit int, skip func(nonce string) bool) ([]CheckIn, error) {
 	var out []CheckIn
 	err := s.db.View(func(tx *bolt.Tx) error {
 		all := tx.Bucket(bCheckins)
 		c := tx.Bucket(bOutbox).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			if skip != nil && skip(string(v)) {
+				continue
+			}
 			ci, err := getJSON[CheckIn](all, k)
 			if err != nil {
 				return err

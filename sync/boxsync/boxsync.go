@@ -31,8 +31,9 @@ type CheckIn = wire.CheckIn
 // Store is what sync needs from the box's store.
 type Store interface {
 	// Pending returns up to limit check-ins not yet acknowledged by HQ,
-	// oldest first.
-	Pending(limit int) ([]CheckIn, error)
+	// oldest first, leaving out (without reading them) those whose nonce
+	// skip reports; skip may be nil.
+	Pending(limit int, skip func(nonce string) bool) ([]CheckIn, error)
 	// Ack removes acknowledged check-ins from the outbox.
 	Ack(nonces ...string) error
 	// Queued counts the check-ins in the outbox.
@@ -410,11 +411,26 @@ func (s *Sync) handleAcks(first wire.Ack) {
 // again if they were sent more than a moment ago (a batch overtaken by a
 // later one is not lost).
 func (s *Sync) resendMissing(missing []wire.Range) {
-	pend, err := s.st.Pending(s.cfg.Window)
+	// Only check-ins sent before cut become eligible again; a batch HQ
+	// merely took after a later one (it decodes them concurrently) is
+	// younger, and then the outbox need not be read at all.
+	cut := s.cfg.Now().Add(-time.Second)
+	s.mu.Lock()
+	old := false
+	for _, t := range s.inflight {
+		if t.Before(cut) {
+			old = true
+			break
+		}
+	}
+	s.mu.Unlock()
+	if !old {
+		return
+	}
+	pend, err := s.st.Pending(s.cfg.Window, nil)
 	if err != nil {
 		return
 	}
-	cut := s.cfg.Now().Add(-time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range pend {
@@ -468,25 +484,27 @@ func (s *Sync) pump(ctx context.Context) {
 	if room < s.cfg.BatchSize && !due {
 		return
 	}
-	pend, err := s.st.Pending(s.cfg.Window)
+	// Check-ins in flight and not yet due are skipped unread.
+	inFlight := func(nonce string) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t, ok := s.inflight[nonce]
+		return ok && now.Sub(t) < s.cfg.ResendAfter
+	}
+	pend, err := s.st.Pending(max(room, s.cfg.BatchSize), inFlight)
 	if err != nil {
 		s.log.Error("outbox not readable", "err", err)
 		return
 	}
 	up := time.Unix(0, s.upSince.Load())
 	var hist, fresh []CheckIn
-	s.mu.Lock()
 	for _, c := range pend {
-		if t, ok := s.inflight[c.Nonce]; ok && now.Sub(t) < s.cfg.ResendAfter {
-			continue
-		}
 		if c.At.Before(up) {
 			hist = append(hist, c)
 		} else {
 			fresh = append(fresh, c)
 		}
 	}
-	s.mu.Unlock()
 	for _, part := range []struct {
 		cs   []CheckIn
 		hist bool

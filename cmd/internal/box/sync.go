@@ -14,8 +14,8 @@ var (
 	_ boxsync.AuditLog = syncStore{}
 )
 
-func (s syncStore) Pending(limit int) ([]boxsync.CheckIn, error) {
-	cs, err := s.st.Pending(limit)
+func (s syncStore) Pending(limit int, skip func(nonce string) bool) ([]boxsync.CheckIn, error) {
+	cs, err := s.st.PendingExcept(limit, skip)
 	if err != nil {
 		return nil, err
 	}

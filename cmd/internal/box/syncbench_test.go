@@ -206,7 +206,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer st.Close()
-		cs, err := syncStore{st}.Pending(n)
+		cs, err := syncStore{st}.Pending(n, nil)
 		if err != nil || len(cs) != n {
 			b.Fatalf("pending %d, %v", len(cs), err)
 		}
@@ -295,8 +295,8 @@ type countingStore struct {
 	calls, rows atomic.Int64
 }
 
-func (c *countingStore) Pending(limit int) ([]boxsync.CheckIn, error) {
-	cs, err := c.Store.Pending(limit)
+func (c *countingStore) Pending(limit int, skip func(string) bool) ([]boxsync.CheckIn, error) {
+	cs, err := c.Store.Pending(limit, skip)
 	c.calls.Add(1)
 	c.rows.Add(int64(len(cs)))
 	return cs, err
