@@ -37,6 +37,9 @@ type HQ struct {
 	ln    net.Listener
 	obs   *observer  // health, metrics and systemd notifications
 	pub   *publisher // whether this HQ pushes manifests: always, or while it leads the replicas
+	// office is the event desk: events, attendees, issuing, keys and
+	// sign-ins (events.go).
+	office *office
 }
 
 // Start opens HQ's store and manifests, prepares the broker connection and
@@ -55,12 +58,16 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hq: %w", err)
 	}
+	if priv, h.office, err = currentKey(cfg, priv); err != nil {
+		return nil, err
+	}
 	if h.lib, err = openLibrary(filepath.Join(cfg.StateDir, "manifests"), priv); err != nil {
 		return nil, err
 	}
 	if h.Store, err = openStore(cfg, log); err != nil {
 		return nil, err
 	}
+	h.office.st, _ = h.Store.(officeStore)
 	h.pub = newPublisher(h, log)
 	if cfg.MQTT.URL != "" {
 		host, _ := os.Hostname()

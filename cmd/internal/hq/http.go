@@ -2,7 +2,6 @@ package hq
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -24,8 +23,9 @@ func (h *HQ) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events/{event}/attendance", h.serveAttendance)
 	mux.HandleFunc("GET /api/events/{event}/conflicts", h.serveConflicts)
 	mux.HandleFunc("GET /api/boxes", h.serveBoxes)
-	mux.HandleFunc("POST /api/manifests", h.authorized(h.serveManifest))
-	mux.HandleFunc("POST /api/events/{event}/revoke", h.authorized(h.serveRevoke))
+	mux.HandleFunc("POST /api/manifests", h.allow(RoleOperator, h.serveManifest))
+	mux.HandleFunc("POST /api/events/{event}/revoke", h.allow(RoleOperator, h.serveRevoke))
+	h.mountOffice(mux)
 	return mux
 }
 
@@ -218,20 +218,6 @@ func (h *HQ) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("tickets revoked", "event", event, "tickets", len(req.Tickets), "venues", len(pairs), "manifest_version", version)
 	writeJSON(w, http.StatusOK, map[string]any{"event": event, "revoked": req.Tickets, "venues": len(pairs), "manifest_version": version})
-}
-
-// authorized requires the HQ token as a bearer token.
-func (h *HQ) authorized(next http.HandlerFunc) http.HandlerFunc {
-	want := []byte("Bearer " + h.token)
-	return func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			h.log.Warn("writing request without the token refused", "path", r.URL.Path, "remote", r.RemoteAddr)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="venuebox-hq"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the HQ token is required"})
-			return
-		}
-		next(w, r)
-	}
 }
 
 func (h *HQ) fail(w http.ResponseWriter, code int, msg string, err error) {
