@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
@@ -63,10 +64,18 @@ type Recovery struct {
 // a nil Recovery. A file another process holds, or one this process may
 // not read, is an error, never damage.
 //
+// Beside bbolt's check, which looks at the pages, OpenChecked reads back
+// the check-ins, the outbox and the peers' check-ins (bbolt keeps no
+// checksum of the data itself): one that does not decode, or whose nonce
+// does not carry its key, is damage too.
+//
 // Should the check itself crash the process (bbolt's check runs on a
 // goroutine that cannot catch a fault on a wild page number), the next
-// OpenChecked finds the marker it left and reads the file in a way that
-// can: the daemon restarts into a recovery, not a crash loop.
+// OpenChecked finds the marker it left and recovers without checking
+// again, reading where every fault is caught: the daemon restarts into a
+// recovery, not a crash loop. (A power cut during the check does the same:
+// the recovery then keeps everything, at the cost of refilling the ticket
+// cache.)
 func OpenChecked(path string, id Identity) (*Store, *Recovery, error) {
 	if err := finishRebuild(path); err != nil {
 		return nil, nil, err
@@ -124,21 +133,21 @@ func check(path string) (problem, err error) {
 	defer db.Close() // read-only: nothing to lose
 	marker := path + ".checking"
 	if _, err := os.Stat(marker); err == nil {
-		// The last check did not finish: a power cut, or a fault that
-		// killed the process. Read everything where a fault is caught.
-		problem = walk(db)
-		if problem != nil {
-			problem = fmt.Errorf("the last consistency check did not finish, and reading the file fails: %w", problem)
-		}
+		// The last check did not finish: a fault on a wild page number
+		// killed the process (or the power went during the check). Do
+		// not run it again: salvage, where every read catches a fault.
 		if err := os.Remove(marker); err != nil {
 			return nil, fmt.Errorf("store: check: %w", err)
 		}
-		return problem, nil
+		return errors.New("the consistency check at the last start did not finish"), nil
 	}
 	if err := os.WriteFile(marker, nil, 0o600); err != nil {
 		return nil, fmt.Errorf("store: check: %w", err)
 	}
 	problem = boltCheck(db)
+	if problem == nil {
+		problem = checkRecords(db)
+	}
 	if err := os.Remove(marker); err != nil {
 		return nil, fmt.Errorf("store: check: %w", err)
 	}
@@ -185,30 +194,80 @@ func boltCheck(db *bolt.DB) error {
 	return errors.Join(errs...)
 }
 
-// walk reads every key and value of every bucket, catching the panics and
-// faults of damaged pages.
-func walk(db *bolt.DB) (err error) {
+// checkRecords reads back what bbolt cannot vouch for, since it keeps no
+// checksum of the data in its pages: every check-in must decode and carry
+// its own key in its nonce, every outbox entry must name its check-in,
+// every peer check-in must decode. A flipped bit there would otherwise
+// stop sync for good (Pending fails on the record) or send HQ a wrong
+// nonce. Faults are caught.
+func checkRecords(db *bolt.DB) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("bbolt: %v", r)
 		}
 	}()
-	var visit func(b *bolt.Bucket) error
-	visit = func(b *bolt.Bucket) error {
-		return b.ForEach(func(k, v []byte) error {
-			if v == nil {
-				if c := b.Bucket(k); c != nil {
-					return visit(c)
-				}
+	return db.View(func(tx *bolt.Tx) error {
+		checkins := tx.Bucket(bCheckins)
+		if checkins == nil || tx.Bucket(bOutbox) == nil || tx.Bucket(bMeta) == nil {
+			return nil // a store Open has not initialised yet
+		}
+		if err := checkins.ForEach(func(k, v []byte) error {
+			if _, ok := validCheckIn(k, v); !ok {
+				return fmt.Errorf("check-in %x does not read back", k)
 			}
 			return nil
-		})
-	}
-	return db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return visit(b) })
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
+			c, ok := validCheckIn(k, checkins.Get(k))
+			if !ok || c.Nonce != string(v) {
+				return fmt.Errorf("outbox entry %x does not name its check-in", k)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if peers := tx.Bucket(bPeers); peers != nil {
+			return peers.ForEach(func(k, v []byte) error {
+				if _, ok := validPeer(k, v); !ok {
+					return fmt.Errorf("peer check-in %q does not read back", k)
+				}
+				return nil
+			})
+		}
+		return nil
 	})
 }
+
+// validCheckIn decodes a check-in stored under key k and reports whether
+// it is whole: its nonce (lower-case hex, as written), boot and sequence
+// are the ones its key says, and it has a verdict. A flipped bit in the
+// nonce's random part or in another field cannot be seen: bbolt keeps no
+// checksum of values.
+func validCheckIn(k, v []byte) (CheckIn, bool) {
+	var c CheckIn
+	if len(k) != 16 || v == nil || len(v) > maxRecord || json.Unmarshal(v, &c) != nil {
+		return c, false
+	}
+	key := nonceKey(c.Nonce)
+	return c, key != nil && bytes.Equal(key, k) && strings.ToLower(c.Nonce) == c.Nonce && c.Verdict != "" &&
+		c.Boot == binary.BigEndian.Uint64(k[:8]) && c.Seq == binary.BigEndian.Uint64(k[8:])
+}
+
+// validPeer decodes a peer check-in stored under its nonce.
+func validPeer(k, v []byte) (CheckIn, bool) {
+	var c CheckIn
+	if len(k) == 0 || v == nil || len(v) > maxRecord || json.Unmarshal(v, &c) != nil || c.Nonce != string(k) {
+		return c, false
+	}
+	return c, true
+}
+
+// maxRecord bounds a value salvage copies: the store's records are a few
+// hundred bytes (a ticket's sealed holder data included).
+const maxRecord = 1 << 20
 
 // salvaged is what could be read from a damaged store.
 type salvaged struct {
@@ -231,9 +290,9 @@ type salvaged struct {
 func recoverFile(path string, problem error) (*Recovery, error) {
 	sv := &salvaged{checkins: map[string][]byte{}, outbox: map[string][]byte{}, peers: map[string][]byte{},
 		revoked: map[string][]string{}, uses: map[string]map[string][]Use{}}
-	if db, err := openReadOnly(path); err == nil {
-		sv.read(db)
-		db.Close() // read-only
+	if f, err := openBoltFile(path); err == nil {
+		sv.read(f)
+		f.Close() // read only
 	}
 	rebuild := path + ".rebuild"
 	rec, err := sv.write(rebuild, problem)
@@ -261,64 +320,94 @@ func recoverFile(path string, problem error) (*Recovery, error) {
 	return rec, nil
 }
 
-// read salvages what it can from db, bucket by bucket.
-func (sv *salvaged) read(db *bolt.DB) {
-	salvage(db, [][]byte{bMeta}, func(k, v []byte) {
-		switch string(k) {
-		case string(kBoot):
-			if len(v) == 8 {
-				sv.boot = max(sv.boot, binary.BigEndian.Uint64(v))
+// read salvages what it can from f: bucket by bucket through the tree,
+// and, where the tree is lost (no valid meta page) or the check-ins were
+// not all reachable, by carving check-ins, peers' check-ins and audit
+// entries out of every leaf page (records are never changed once written,
+// so an old copy in a freed page is as good as the live one).
+func (sv *salvaged) read(f *boltFile) {
+	meta := func(k, v []byte) {
+		switch {
+		case string(k) == string(kBoot) && len(v) == 8:
+			sv.boot = max(sv.boot, binary.BigEndian.Uint64(v))
+		case string(k) == string(kNewest) && len(v) == 8:
+			if t := time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(); t.After(sv.newest) {
+				sv.newest = t
 			}
-		case string(kNewest):
-			if len(v) == 8 {
-				sv.newest = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
-			}
-		case string(kConfig):
+		case string(k) == string(kConfig) && sv.config == nil:
 			sv.config = v
 		}
-	})
-	sv.complete = salvage(db, [][]byte{bCheckins}, func(k, v []byte) {
-		var c CheckIn
-		if len(k) == 16 && json.Unmarshal(v, &c) == nil && c.Nonce != "" {
+	}
+	unsound := false
+	checkin := func(k, v []byte) {
+		if c, ok := validCheckIn(k, v); ok {
 			sv.checkins[string(k)] = v
 			sv.boot = max(sv.boot, c.Boot)
+		} else if len(k) == 16 {
+			unsound = true
 		}
-	})
-	sv.outboxOK = salvage(db, [][]byte{bOutbox}, func(k, v []byte) { sv.outbox[string(k)] = v })
-	salvage(db, [][]byte{bPeers}, func(k, v []byte) {
-		var c CheckIn
-		if json.Unmarshal(v, &c) == nil && c.Nonce == string(k) {
+	}
+	peer := func(k, v []byte) {
+		if _, ok := validPeer(k, v); ok {
 			sv.peers[string(k)] = v
 		}
-	})
+	}
+	entries := map[uint64]Entry{}
+	audit := func(k, v []byte) {
+		var e Entry
+		if len(k) == 8 && len(v) <= maxRecord && json.Unmarshal(v, &e) == nil && binary.BigEndian.Uint64(k) == e.Seq && e.Hash != "" {
+			entries[e.Seq] = e
+			sv.auditMax = max(sv.auditMax, e.Seq)
+		}
+	}
+
+	f.entries(meta, bMeta)
+	whole := f.entries(checkin, bCheckins)
+	sv.outboxOK = f.entries(func(k, v []byte) { sv.outbox[string(k)] = v }, bOutbox)
+	f.entries(peer, bPeers)
+	f.entries(audit, bAudit)
 	var events []string
-	salvage(db, nil, func(k, v []byte) {
-		if id, ok := strings.CutPrefix(string(k), "ev/"); ok && v == nil {
+	f.each(f.rootValue(), func(k, _ []byte, bucket bool) {
+		if id, ok := strings.CutPrefix(string(k), "ev/"); ok && id != "" && bucket {
 			events = append(events, id)
 		}
 	})
 	for _, ev := range events {
-		salvage(db, [][]byte{[]byte("ev/" + ev), bRevoked}, func(k, _ []byte) { sv.revoked[ev] = append(sv.revoked[ev], string(k)) })
-		salvage(db, [][]byte{[]byte("ev/" + ev), bUses}, func(k, v []byte) {
+		f.entries(func(k, _ []byte) { sv.revoked[ev] = append(sv.revoked[ev], string(k)) }, []byte("ev/"+ev), bRevoked)
+		f.entries(func(k, v []byte) {
 			var us []Use
-			if json.Unmarshal(v, &us) == nil {
+			if len(v) <= maxRecord && json.Unmarshal(v, &us) == nil {
 				for _, u := range us {
 					sv.addUse(ev, string(k), u)
 				}
 			}
-		})
+		}, []byte("ev/"+ev), bUses)
 	}
-	var entries []Entry
-	salvage(db, [][]byte{bAudit}, func(k, v []byte) {
-		var e Entry
-		if json.Unmarshal(v, &e) == nil && len(k) == 8 && binary.BigEndian.Uint64(k) == e.Seq {
-			entries = append(entries, e)
-			sv.auditMax = max(sv.auditMax, e.Seq)
-		}
-	})
+	if f.root == 0 || !whole {
+		// Carving finds check-ins of pages the tree no longer reaches;
+		// what the outbox says about them still holds when the outbox
+		// was read whole, and without a tree it was not.
+		f.carve(func(k, v []byte) {
+			switch {
+			case len(k) == 16:
+				if _, ok := validCheckIn(k, v); ok {
+					checkin(k, v)
+				}
+			case len(k) == 8:
+				audit(k, v)
+			case string(k) == string(kBoot) || string(k) == string(kNewest):
+				meta(k, v)
+			default:
+				peer(k, v)
+			}
+		})
+		whole = false
+	}
+	sv.complete = whole && !unsound && f.root != 0
 	prev := ""
-	for i, e := range entries {
-		if e.Seq != uint64(i+1) || e.Prev != prev || HashEntry(e) != e.Hash {
+	for seq := uint64(1); ; seq++ {
+		e, ok := entries[seq]
+		if !ok || e.Prev != prev || HashEntry(e) != e.Hash {
 			break
 		}
 		sv.audit, prev = append(sv.audit, e), e.Hash
@@ -326,6 +415,9 @@ func (sv *salvaged) read(db *bolt.DB) {
 }
 
 func (sv *salvaged) addUse(event, ticket string, u Use) {
+	if event == "" || ticket == "" {
+		return
+	}
 	if sv.uses[event] == nil {
 		sv.uses[event] = map[string][]Use{}
 	}
@@ -335,76 +427,6 @@ func (sv *salvaged) addUse(event, ticket string, u Use) {
 		}
 	}
 	sv.uses[event][ticket] = append(sv.uses[event][ticket], u)
-}
-
-// salvage calls fn with a copy of each key and value it can read from the
-// bucket at path (nil: the root's buckets, values nil), in key order. It
-// reads forwards until a damaged page stops it, then backwards from the
-// end to meet it, and reports whether it read the bucket whole.
-func salvage(db *bolt.DB, path [][]byte, fn func(k, v []byte)) (complete bool) {
-	got := map[string][]byte{}
-	order := func(forward bool) (done bool) {
-		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-		defer func() {
-			if recover() != nil {
-				done = false
-			}
-		}()
-		err := db.View(func(tx *bolt.Tx) error {
-			if len(path) == 0 {
-				return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-					got[string(name)] = nil
-					return nil
-				})
-			}
-			b := tx.Bucket(path[0])
-			for _, name := range path[1:] {
-				if b == nil {
-					break
-				}
-				b = b.Bucket(name)
-			}
-			if b == nil {
-				return errors.New("no bucket")
-			}
-			c := b.Cursor()
-			k, v := c.First()
-			if !forward {
-				k, v = c.Last()
-			}
-			for ; k != nil; k, v = step(c, forward) {
-				if _, seen := got[string(k)]; seen && !forward {
-					return nil // met the forward walk
-				}
-				if v != nil {
-					got[string(k)] = slices.Clone(v)
-				} else if len(path) == 0 {
-					got[string(k)] = nil
-				}
-			}
-			return nil
-		})
-		return err == nil
-	}
-	if complete = order(true); !complete {
-		order(false)
-	}
-	keys := make([]string, 0, len(got))
-	for k := range got {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fn([]byte(k), got[k])
-	}
-	return complete
-}
-
-func step(c *bolt.Cursor, forward bool) ([]byte, []byte) {
-	if forward {
-		return c.Next()
-	}
-	return c.Prev()
 }
 
 // write makes a fresh store at path from what was salvaged. Open then
@@ -432,6 +454,8 @@ func (sv *salvaged) write(path string, problem error) (*Recovery, error) {
 			if err := checkins.Put([]byte(k), v); err != nil {
 				return err
 			}
+			// An outbox entry that does not name its check-in is damage
+			// too: queue it again (HQ drops what it has).
 			queue := !sv.outboxOK || sv.outbox[k] != nil
 			if queue {
 				if err := outbox.Put([]byte(k), []byte(c.Nonce)); err != nil {

@@ -270,8 +270,15 @@ func TestOpenChecked_fileThatWillNotOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if rec == nil || !strings.Contains(rec.Problem.Error(), "does not open") || rec.CheckIns != 0 {
+	// No meta page, so no tree: the check-ins are carved out of the leaf
+	// pages, every one queued again (which HQ had is unknown; it drops
+	// what it has), and the boot counter with them.
+	if rec == nil || !strings.Contains(rec.Problem.Error(), "does not open") || rec.CheckIns != 4 || rec.Queued != 4 ||
+		rec.Peers != 1 || rec.Complete || rec.LastBoot != 1 {
 		t.Fatalf("recovery %+v", rec)
+	}
+	if s.Boot() != 2 {
+		t.Errorf("boot %d, want 2", s.Boot())
 	}
 	if _, err := os.Stat(rec.MovedTo); err != nil {
 		t.Errorf("damaged file not kept aside: %v", err)
@@ -296,31 +303,58 @@ func TestOpenChecked_lockedIsNotDamage(t *testing.T) {
 func TestOpenChecked_checkThatDidNotFinish(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "box.db")
 	fillStore(t, path, 4)
-	if err := os.WriteFile(path+".checking", nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, rec, err := OpenChecked(path, testBox)
-	if err != nil || rec != nil {
-		t.Fatalf("healthy store after an unfinished check: rec %+v, err %v", rec, err)
-	}
-	s.Close()
-	if _, err := os.Stat(path + ".checking"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("marker left: %v", err)
-	}
-
-	// The same with a damaged page: the walk that replaces the check
-	// finds it without crashing.
+	// The marker of a check that crashed the process (or of a power cut
+	// during it): the next start recovers without checking again.
 	damagePage(t, path, `"code_hash"`, `"box"`)
 	if err := os.WriteFile(path+".checking", nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, rec, err = OpenChecked(path, testBox)
+	s, rec, err := OpenChecked(path, testBox)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if rec == nil || rec.CheckIns != 4 {
+	if rec == nil || rec.CheckIns != 4 || rec.Queued != 2 || !rec.Complete || !strings.Contains(rec.Problem.Error(), "did not finish") {
 		t.Fatalf("recovery %+v", rec)
+	}
+	if _, err := os.Stat(path + ".checking"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("marker left: %v", err)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestOpenChecked_recordThatDoesNotReadBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "box.db")
+	before := fillStore(t, path, 10)
+	// A flipped bit in a check-in's nonce: bbolt's check cannot see it.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := []byte(`"nonce":"` + before[3].Nonce[:20])
+	i := bytes.LastIndex(data, target)
+	if i < 0 {
+		t.Fatal("check-in not found in the file")
+	}
+	data[i+len(`"nonce":"`)+5] ^= 0x01
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, rec, err := OpenChecked(path, testBox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if rec == nil || !strings.Contains(rec.Problem.Error(), "does not read back") {
+		t.Fatalf("recovery %+v", rec)
+	}
+	if rec.CheckIns != 9 || rec.Complete {
+		t.Errorf("recovery %+v: want the 9 sound check-ins, incomplete", rec)
+	}
+	if p, err := s.Pending(100); err != nil || len(p) != rec.Queued {
+		t.Errorf("the outbox does not read back: %d, %v", len(p), err)
 	}
 }
 
@@ -379,8 +413,8 @@ func TestProbe_wedgedStore(t *testing.T) {
 	}
 }
 
-// TestSalvage_readsAroundADamagedPage checks the forward-then-backward
-// reading on a bucket directly.
+// TestSalvage_readsAroundADamagedPage reads a bucket with a damaged page
+// through boltFile: every other page's keys, in order.
 func TestSalvage_readsAroundADamagedPage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plain.db")
 	db, err := bolt.Open(path, 0o600, nil)
@@ -405,14 +439,23 @@ func TestSalvage_readsAroundADamagedPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	damagePage(t, path, "k01000", "")
-	db, err = openReadOnly(path)
+	f, err := openBoltFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer f.Close()
 	var keys []string
-	complete := salvage(db, [][]byte{[]byte("b")}, func(k, _ []byte) { keys = append(keys, string(k)) })
+	complete := f.entries(func(k, _ []byte) { keys = append(keys, string(k)) }, []byte("b"))
 	if complete || len(keys) < 1900 || len(keys) >= 2000 || keys[0] != "k00000" || keys[len(keys)-1] != "k01999" {
 		t.Errorf("salvaged %d keys (%v … %v), complete %v; want all but one page's, both ends", len(keys), keys[:1], keys[len(keys)-1:], complete)
+	}
+	var carved int
+	f.carve(func(k, _ []byte) {
+		if strings.HasPrefix(string(k), "k") {
+			carved++
+		}
+	})
+	if carved < len(keys) {
+		t.Errorf("carving found %d keys, the tree %d", carved, len(keys))
 	}
 }
