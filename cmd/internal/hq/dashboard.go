@@ -216,11 +216,8 @@ func (h *HQ) summarize(_ context.Context, id string) (*Summary, error) {
 			}
 		}
 	}
-	for t := range admitted {
-		if _, ok := who[t]; ok || len(who) == 0 {
-			s.Admitted++
-		}
-	}
+	// A ticket revoked after its holder came in still came in.
+	s.Admitted = len(admitted)
 	for _, g := range gates {
 		s.Gates = append(s.Gates, *g)
 	}
