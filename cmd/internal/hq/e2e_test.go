@@ -270,7 +270,9 @@ func browse(t *testing.T, d *desk, clear []AttendeeView) {
 			t.Fatalf("waiting for %s: %v", expr, err)
 		}
 	}
-	text := func(sel string) string { return js(fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ''`, sel)) }
+	text := func(sel string) string {
+		return js(fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ''`, sel))
+	}
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(95))
