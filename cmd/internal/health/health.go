@@ -141,50 +141,37 @@ func (m *Monitor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(rep) // a Report always encodes; a gone client is not our problem
 }
 
-// Probe makes a single-flight health check of check: while one call still
-// runs (a wedged store's probe waits for its lock), later calls do not
-// start another but fail at once with the same error as the last failure.
-// Each call waits for check at most until ctx ends.
+// Probe makes check single-flight: a call while an earlier check still
+// runs (a wedged store's probe waits for its lock) joins it rather than
+// starting another, so checks never pile up. Each call waits at most until
+// its ctx ends; the check itself runs to its end.
 func Probe(check func(context.Context) error) func(context.Context) error {
 	var mu sync.Mutex
-	var running chan struct{}
+	var running chan struct{} // closed when the current check returns
 	var lastErr error
 	return func(ctx context.Context) error {
 		mu.Lock()
-		if running != nil {
-			select {
-			case <-running:
-			default:
-				err := lastErr
+		done := running
+		if done == nil {
+			done = make(chan struct{})
+			running = done
+			go func() {
+				// Not ctx: the check may outlive this call.
+				err := check(context.WithoutCancel(ctx))
+				mu.Lock()
+				lastErr, running = err, nil
 				mu.Unlock()
-				if err == nil {
-					err = context.DeadlineExceeded
-				}
-				return fmt.Errorf("the check started before has not returned: %w", err)
-			}
+				close(done)
+			}()
 		}
-		done := make(chan struct{})
-		running = done
 		mu.Unlock()
-		result := make(chan error, 1)
-		go func() {
-			// The check gets a context of its own: it may outlive this
-			// call, but ends when the check returns.
-			err := check(context.WithoutCancel(ctx))
-			mu.Lock()
-			lastErr = err
-			mu.Unlock()
-			close(done)
-			result <- err
-		}()
 		select {
-		case err := <-result:
-			return err
-		case <-ctx.Done():
+		case <-done:
 			mu.Lock()
-			lastErr = context.Cause(ctx)
-			mu.Unlock()
-			return context.Cause(ctx)
+			defer mu.Unlock()
+			return lastErr
+		case <-ctx.Done():
+			return fmt.Errorf("health: check still running: %w", context.Cause(ctx))
 		}
 	}
 }
