@@ -272,7 +272,7 @@ func timeline(cs []hqstore.CheckIn, undone map[string]bool) Timeline {
 	}
 	span := last.Sub(first)
 	step := time.Minute
-	for _, s := range []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour} {
+	for _, s := range []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour} {
 		step = s
 		if span/s <= 48 {
 			break
