@@ -8,6 +8,7 @@ type HQ struct {
 	SigningKey string `yaml:"signing_key"` // Ed25519 private key file that signs tickets and manifests; required
 	TokenFile  string `yaml:"token_file"`  // file holding the bearer token of the writing endpoints; required
 	Store      Store  `yaml:"store"`
+	Enrol      *Enrol `yaml:"enrol"` // boxes enrolling from a one-time QR (enrol.go); nil: no enrolment
 }
 
 // Store is where HQ keeps attendance.
@@ -44,6 +45,7 @@ func LoadHQ(path string) (*HQ, error) {
 	h.SigningKey = resolve(dir, h.SigningKey)
 	h.TokenFile = resolve(dir, h.TokenFile)
 	h.MQTT.resolve(dir)
+	h.Enrol.resolve(dir)
 	return h, nil
 }
 
@@ -86,6 +88,9 @@ func (h *HQ) validate() *Error {
 		return e
 	}
 	if e := fileName("token_file", h.TokenFile, true); e != nil {
+		return e
+	}
+	if e := h.Enrol.validate("enrol"); e != nil {
 		return e
 	}
 	switch h.Store.Driver {

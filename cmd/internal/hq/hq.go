@@ -40,6 +40,7 @@ type HQ struct {
 	// office is the event desk: events, attendees, issuing, keys and
 	// sign-ins (events.go).
 	office *office
+	enrol  *enrolments // boxes enrolling from a one-time QR (enrol.go); nil: not configured
 }
 
 // Start opens HQ's store and manifests, prepares the broker connection and
@@ -59,6 +60,9 @@ func Start(cfg *config.HQ, log *slog.Logger) (*HQ, error) {
 		return nil, fmt.Errorf("hq: %w", err)
 	}
 	if priv, h.office, err = currentKey(cfg, priv); err != nil {
+		return nil, err
+	}
+	if h.enrol, err = newEnrolments(cfg.Enrol); err != nil {
 		return nil, err
 	}
 	if h.lib, err = openLibrary(filepath.Join(cfg.StateDir, "manifests"), priv); err != nil {

@@ -26,6 +26,7 @@ func (h *HQ) Handler() http.Handler {
 	mux.HandleFunc("POST /api/manifests", h.allow(RoleOperator, h.serveManifest))
 	mux.HandleFunc("POST /api/events/{event}/revoke", h.allow(RoleOperator, h.serveRevoke))
 	h.mountOffice(mux)
+	h.mountEnrol(mux)
 	return mux
 }
 
