@@ -446,6 +446,19 @@ func (s *Store) Conflicts(event string) ([]Conflict, error) {
 		p := append([]byte(event), 0)
 		c := tx.Bucket(bAdmits).Cursor()
 		var cur *Conflict
+		// Only tickets admitted more than once are decoded: walking the
+		// keys costs little, decoding every admission a lot.
+		var nonces []string
+		decode := func(cf *Conflict) error {
+			for _, n := range nonces {
+				var r CheckIn
+				if err := json.Unmarshal(ck.Get([]byte(n)), &r); err != nil {
+					return fmt.Errorf("check-in %q: %w", n, err)
+				}
+				cf.Admissions = append(cf.Admissions, r)
+			}
+			return nil
+		}
 		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
 			rest := k[len(p):]
 			i := bytes.IndexByte(rest, 0)
@@ -453,20 +466,21 @@ func (s *Store) Conflicts(event string) ([]Conflict, error) {
 				return fmt.Errorf("bad admit key %q", k)
 			}
 			ticket, nonce := string(rest[:i]), rest[i+1:]
-			var r CheckIn
-			if err := json.Unmarshal(ck.Get(nonce), &r); err != nil {
-				return fmt.Errorf("check-in %q: %w", nonce, err)
-			}
 			if cur == nil || cur.Ticket != ticket {
-				if cur != nil && len(cur.Admissions) > 1 {
+				if cur != nil && len(nonces) > 1 {
 					out = append(out, *cur)
+					if err := decode(&out[len(out)-1]); err != nil {
+						return err
+					}
 				}
 				cur = &Conflict{Event: event, Ticket: ticket}
+				nonces = nonces[:0]
 			}
-			cur.Admissions = append(cur.Admissions, r)
+			nonces = append(nonces, string(nonce))
 		}
-		if cur != nil && len(cur.Admissions) > 1 {
+		if cur != nil && len(nonces) > 1 {
 			out = append(out, *cur)
+			return decode(&out[len(out)-1])
 		}
 		return nil
 	})
