@@ -223,6 +223,10 @@ RETURNING nonce`, nonce, box, org, venue, gate, event, ticket, verdict, reason, 
 		}
 		stored[i] = true
 	}
+	undone, err := undo(ctx, tx, cs, stored)
+	if err != nil {
+		return res, err
+	}
 	for i := range cs {
 		c := &cs[i]
 		if !stored[i] {
@@ -230,7 +234,7 @@ RETURNING nonce`, nonce, box, org, venue, gate, event, ticket, verdict, reason, 
 			continue
 		}
 		res.Stored++
-		if c.Event != "" && c.FirstEntry() {
+		if c.Event != "" && c.FirstEntry() && !undone[c.Nonce] {
 			first[hqstore.ConflictKey{Event: c.Event, Ticket: c.Ticket}]++
 		}
 		b := boxes[c.Box]
@@ -551,6 +555,52 @@ func (s *Store) Attendance(event string) ([]hqstore.CheckIn, error) {
 	return out, nil
 }
 
+// undo records the admissions the newly stored undo check-ins name, takes
+// those already counted off their tickets' counts, and returns which of the
+// batch's own first-time admissions are undone, so they are not counted.
+func undo(ctx context.Context, tx pgx.Tx, cs []hqstore.CheckIn, stored []bool) (map[string]bool, error) {
+	names, firsts := []string{}, []string{} // not nil: pgx sends a nil slice as NULL
+	for i := range cs {
+		if !stored[i] {
+			continue
+		}
+		if n := cs[i].Undoes(); n != "" {
+			names = append(names, n)
+		}
+		if cs[i].FirstEntry() {
+			firsts = append(firsts, cs[i].Nonce)
+		}
+	}
+	if len(names) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO undone (nonce) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, names); err != nil {
+			return nil, err
+		}
+		// Admissions stored before this batch were counted: count them off.
+		if _, err := tx.Exec(ctx, `
+UPDATE admits a SET n = a.n - 1 FROM checkins c
+WHERE c.nonce = ANY($1) AND NOT c.nonce = ANY($2) AND c.verdict = 'admitted' AND c.reason = 'ok'
+	AND a.event = c.event AND a.ticket = c.ticket`, names, firsts); err != nil {
+			return nil, err
+		}
+	}
+	undone := map[string]bool{}
+	if len(firsts) == 0 {
+		return undone, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT nonce FROM undone WHERE nonce = ANY($1)`, firsts)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range found {
+		undone[n] = true
+	}
+	return undone, nil
+}
+
 // Conflicts returns an event's tickets admitted first-time more than once,
 // each with its admissions in time order.
 func (s *Store) Conflicts(event string) ([]hqstore.Conflict, error) {
@@ -558,7 +608,7 @@ func (s *Store) Conflicts(event string) ([]hqstore.Conflict, error) {
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `
 SELECT `+checkinColumns+` FROM checkins
-WHERE event = $1 AND verdict = 'admitted' AND reason = 'ok'
+WHERE event = $1 AND verdict = 'admitted' AND reason = 'ok' AND nonce NOT IN (SELECT nonce FROM undone)
 	AND ticket IN (SELECT ticket FROM admits WHERE event = $1 AND n > 1)
 ORDER BY ticket, at, nonce`, event)
 	if err != nil {
@@ -619,9 +669,10 @@ func (s *Store) Check() error {
 	err := s.pool.QueryRow(ctx, `
 SELECT count(*), coalesce(min(coalesce(f.event, a.event) || '/' || coalesce(f.ticket, a.ticket)), '') FROM
 	(SELECT event, ticket, count(*)::integer AS n FROM checkins
-	 WHERE event <> '' AND verdict = 'admitted' AND reason = 'ok' GROUP BY event, ticket) f
+	 WHERE event <> '' AND verdict = 'admitted' AND reason = 'ok' AND nonce NOT IN (SELECT nonce FROM undone)
+	 GROUP BY event, ticket) f
 FULL JOIN admits a ON a.event = f.event AND a.ticket = f.ticket
-WHERE f.n IS DISTINCT FROM a.n`).Scan(&bad, &example)
+WHERE coalesce(f.n, 0) <> coalesce(a.n, 0)`).Scan(&bad, &example)
 	if err != nil {
 		return fmt.Errorf("hqpg: check: %w", err)
 	}

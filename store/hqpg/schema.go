@@ -91,6 +91,13 @@ CREATE TABLE audit_entries (
 	PRIMARY KEY (box, epoch, seq)
 );
 `},
+	{4, "admissions staff undid", `
+-- The nonce of each admission staff undid (the person did not pass): it no
+-- longer counts in admits, whichever of the two HQ receives first.
+CREATE TABLE undone (
+	nonce text COLLATE "C" PRIMARY KEY
+);
+`},
 }
 
 // Schema is the version this code writes and reads.

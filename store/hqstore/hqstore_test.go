@@ -298,34 +298,3 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "checkins/s")
 }
-
-// TestIngest_undoCancelsTheAdmission: staff undid an admission (the person
-// did not pass) and the ticket entered later: one admission, no conflict,
-// whichever of the admission and its undo HQ receives first.
-func TestIngest_undoCancelsTheAdmission(t *testing.T) {
-	for _, undoFirst := range []bool{false, true} {
-		s := open(t, filepath.Join(t.TempDir(), "hq.db"))
-		first := ci("gate-1", 1, 1, "T1", "ok")
-		undo := ci("gate-1", 1, 2, "T1", "undo")
-		undo.Verdict, undo.Staff, undo.Note = "rejected", "s1", "undo "+first.Nonce+": turnstile jammed"
-		again := ci("gate-1", 1, 3, "T1", "ok")
-		order := [][]CheckIn{{first}, {undo}, {again}}
-		if undoFirst {
-			order = [][]CheckIn{{undo}, {first}, {again}}
-		}
-		for _, batch := range order {
-			if _, err := s.Ingest(batch); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if c, err := s.Conflicts("ev"); err != nil || len(c) != 0 {
-			t.Fatalf("undo first %v: conflicts %+v %v", undoFirst, c, err)
-		}
-		if got := undo.Undoes(); got != first.Nonce {
-			t.Fatalf("Undoes() = %q", got)
-		}
-	}
-	if got := (&CheckIn{Reason: "undo", Note: "undo x: y"}).Undoes(); got != "" {
-		t.Fatalf("an undo without staff: %q", got)
-	}
-}

@@ -60,6 +60,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"ExactlyOnceAgainstModel", testExactlyOnceAgainstModel},
 		{"Conflicts", testConflicts},
+		{"UndoCancelsTheAdmission", testUndoCancelsTheAdmission},
 		{"GapAcrossBoots", testGapAcrossBoots},
 		{"GapsCapped", testGapsCapped},
 		{"RefusesIncomplete", testRefusesIncomplete},
@@ -760,5 +761,40 @@ func testConcurrentUpdateAudit(t *testing.T, h Harness) {
 	}
 	if es, _ := ss[0].AuditEntries("gate-1", 0, 0, 1000); len(es) != workers*each {
 		t.Fatalf("%d entries, want %d", len(es), workers*each)
+	}
+}
+
+// testUndoCancelsTheAdmission: staff undid an admission (the person did
+// not pass) and the ticket entered later: one admission, no conflict,
+// whether the undo comes after the admission, before it, or in its batch.
+func testUndoCancelsTheAdmission(t *testing.T, h Harness) {
+	for _, order := range []string{"after", "before", "same batch"} {
+		t.Run(order, func(t *testing.T) {
+			s := open(t, h.New(t))
+			first := CI("gate-1", 1, 1, "T1", "ok")
+			undo := CI("gate-1", 1, 2, "T1", "undo")
+			undo.Verdict, undo.Staff, undo.Note = "rejected", "s1", "undo "+first.Nonce+": turnstile jammed"
+			again := CI("gate-1", 1, 3, "T1", "ok")
+			switch order {
+			case "after":
+				ingest(t, s, first)
+				ingest(t, s, undo)
+			case "before":
+				ingest(t, s, undo)
+				ingest(t, s, first)
+			default:
+				ingest(t, s, first, undo)
+			}
+			if res := ingest(t, s, again); len(res.Conflicts) != 0 {
+				t.Fatalf("re-entry after an undo reported as a conflict: %v", res.Conflicts)
+			}
+			if c, err := s.Conflicts("ev"); err != nil || len(c) != 0 {
+				t.Fatalf("conflicts %+v %v", c, err)
+			}
+			// A second admission at another gate is a conflict again.
+			if res := ingest(t, s, CI("gate-2", 1, 1, "T1", "ok")); len(res.Conflicts) != 1 {
+				t.Fatalf("conflicts after a second gate admitted: %v", res.Conflicts)
+			}
+		})
 	}
 }
