@@ -302,7 +302,7 @@ func TestStart_haltKills(t *testing.T) {
 	if err := <-done; err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Scan during Halt: err = %v, want the stream gone", err)
 	}
-	if el := time.Since(start); el > 3*time.Second {
+	if el := time.Since(start); el > 15*time.Second { // a bound against hanging, not a speed test
 		t.Errorf("Halt took %v", el)
 	}
 	if err := d.Halt(); err != nil {

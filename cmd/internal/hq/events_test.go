@@ -226,7 +226,7 @@ func TestEventDesk_createImportIssueRevokeRotate(t *testing.T) {
 	if code := d.do("POST", "/api/events/briefing-1205/attendees/3/revoke", testToken, "", nil, nil); code != http.StatusOK {
 		t.Fatalf("revoke: %d", code)
 	}
-	eventually(t, "the box holds the revocation", 2*time.Second, func() bool {
+	eventually(t, "the box holds the revocation", 10*time.Second, func() bool {
 		r, _ := gate.Store.Revoked("briefing-1205", "3")
 		return r
 	})
