@@ -61,8 +61,8 @@ func eventually(t *testing.T, what string, within time.Duration, ok func() bool)
 
 // TestSync_gatesInStepAndHQHoldsEach runs two box daemons and HQ's ingest
 // on a real Mosquitto: an admission at gate 1 is already-used at gate 2
-// (the time it took is logged: about 40 ms here; the deadline only guards
-// against a hang, so a slow machine does not fail it), HQ holds every check-in once and acknowledges it, the
+// (the time it took is logged, about 40 ms here; the deadline only guards
+// against a hang), HQ holds every check-in once and acknowledges it, the
 // outboxes empty, and check-ins made while the broker is down arrive after
 // it returns.
 func TestSync_gatesInStepAndHQHoldsEach(t *testing.T) {
